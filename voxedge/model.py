@@ -1,0 +1,34 @@
+"""`voxedge.load`: open a bundle and hand it to the engine its manifest names."""
+
+from __future__ import annotations
+
+import importlib
+
+from .bundle import open_bundle
+from .errors import BundleError
+from .runtime import RuntimeOptions
+
+# family -> "module:class"; engines are imported only when a bundle of their family is loaded
+ENGINES = {
+    "voxtral_realtime": "voxedge.engines.voxtral_realtime:VoxtralRealtimeModel",
+    "whisper": "voxedge.engines.whisper:WhisperModel",
+}
+
+
+def load(bundle=None, *, providers=("CPUExecutionProvider",), threads: int | None = None, verify: bool = True):
+    """Load a bundle directory (default: $VOXEDGE_BUNDLE) and return its model.
+
+    `providers` lists onnxruntime execution providers in priority order ("cuda", "coreml", "qnn",
+    "openvino", "directml" or full names); unavailable ones fall back to CPU with a warning.
+    `verify=False` skips hashing the files (their sizes are still checked).
+    """
+    opened = open_bundle(bundle, verify=verify)
+    target = ENGINES.get(opened.family)
+    if target is None:
+        raise BundleError(
+            f"{opened.root}: model family {opened.family!r} is not supported by this voxedge "
+            f"(supported: {', '.join(ENGINES)})"
+        )
+    module, cls = target.split(":")
+    engine = getattr(importlib.import_module(module), cls)
+    return engine(opened, RuntimeOptions(tuple(providers), threads))
