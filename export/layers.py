@@ -11,6 +11,20 @@ import numpy as np
 from .graph import FLOAT16, GraphBuilder
 from .quantize import WeightFormat, quantize_blockwise
 
+CACHE = {
+    "past_key": "past_key.{}",
+    "past_value": "past_value.{}",
+    "present_key": "present_key.{}",
+    "present_value": "present_value.{}",
+    "seqlens_k": "seqlens_k",
+    "total_sequence_length": "total_sequence_length",
+}
+
+
+def each(items, progress, label):
+    """`items`, through the progress bar factory when there is one."""
+    return progress(items, label) if progress else items
+
 
 def linear(g: GraphBuilder, x: str, name: str, weight: np.ndarray, bias, fmt: WeightFormat) -> str:
     """y = x W^T + b: MatMulNBits for quantized weights, MatMul on a stored W^T otherwise."""
@@ -108,3 +122,40 @@ def swiglu(g: GraphBuilder, x: str, name: str, weights, fmt: WeightFormat) -> st
     up = linear(g, x, f"{name}.up_proj", weights(f"{name}.up_proj.weight"), None, fmt)
     hidden = g.op("Mul", g.op("Mul", gate, g.op("Sigmoid", gate)), up)
     return linear(g, hidden, f"{name}.down_proj", weights(f"{name}.down_proj.weight"), weights.optional(f"{name}.down_proj.bias"), fmt)
+
+
+def layer_norm(g: GraphBuilder, x: str, name: str, weight: np.ndarray, bias: np.ndarray, eps: float = 1e-5) -> str:
+    return g.op("LayerNormalization", x, g.weight(f"{name}.weight", weight), g.weight(f"{name}.bias", bias),
+                axis=-1, epsilon=eps)
+
+
+def split_heads(g: GraphBuilder, x: str, heads: int, head_dim: int) -> str:
+    """[1, S, heads * head_dim] -> [1, heads, S, head_dim]"""
+    return g.op("Transpose", g.op("Reshape", x, g.const([1, -1, heads, head_dim], np.int64)), perm=[0, 2, 1, 3])
+
+
+def full_attention(g: GraphBuilder, q: str, k_heads: str, v_heads: str, heads: int, head_dim: int) -> str:
+    """Unmasked softmax(q k^T / sqrt(d)) v; q [1, S, H*D], k/v already [1, H, T, D] -> [1, S, H*D]."""
+    qh = split_heads(g, q, heads, head_dim)
+    scores = g.op("Mul", g.op("MatMul", qh, g.op("Transpose", k_heads, perm=[0, 1, 3, 2])), g.const(head_dim**-0.5))
+    out = g.op("MatMul", g.op("Softmax", scores, axis=-1), v_heads)
+    return g.op("Reshape", g.op("Transpose", out, perm=[0, 2, 1, 3]), g.const([1, -1, heads * head_dim], np.int64))
+
+
+def lm_head(g: GraphBuilder, x: str, weight: np.ndarray, fmt: WeightFormat) -> str:
+    """Logits for x [1, hidden]. The weight is stored row-major [vocab, hidden] in every format (Gemm
+    with transB for floats), so the runtime reads token embeddings from these same bytes."""
+    if fmt.bits:
+        return linear(g, x, "lm_head", weight, None, fmt)
+    return g.op("Gemm", x, g.weight("lm_head.weight", weight.astype(fmt.dtype)), transB=1)
+
+
+def tail(g: GraphBuilder, x: str, n: int, axis: int) -> str:
+    """The last `n` entries of `x` along `axis`."""
+    return g.op("Slice", x, g.const([-n], np.int64), g.const([np.iinfo(np.int64).max], np.int64), g.const([axis], np.int64))
+
+
+def last_position(g: GraphBuilder, h: str, hidden: int) -> str:
+    """[1, S, hidden] -> [1, hidden] at the last position (only its logits are needed)."""
+    return g.op("Reshape", tail(g, h, 1, axis=1), g.const([1, hidden], np.int64))
+

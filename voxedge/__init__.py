@@ -15,12 +15,23 @@ from .model import load
 from .ringbuffer import RingBuffer
 from .transcript import Event, Segment, Transcript, Word
 
+
+def __getattr__(name):
+    # the microphone pulls in sounddevice/PortAudio: only when asked for
+    if name == "Microphone":
+        from .microphone import Microphone
+
+        return Microphone
+    raise AttributeError(f"module 'voxedge' has no attribute {name!r}")
+
+
 __all__ = [
     "AudioError",
     "BufferOverflowError",
     "BundleError",
     "DependencyError",
     "Event",
+    "Microphone",
     "PcmFormat",
     "RingBuffer",
     "Segment",

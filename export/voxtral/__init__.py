@@ -11,6 +11,7 @@ import numpy as np
 from ..bundle_writer import write_manifest
 from ..checkpoint import Checkpoint, ExportError
 from ..quantize import PRESETS
+from ..validation import check, compare
 from . import reference, validate
 from .delay import SUPPORTED_DELAYS_MS, ada_scales
 from .graphs import build_decoder, build_encoder
@@ -59,12 +60,12 @@ def export(ckpt: Checkpoint, out: Path, preset: str, stage, sample_audio: np.nda
     write_manifest(out, FAMILY, source, preset, graphs, model_cfg)
 
     with stage("validation against transformers"):
-        report = validate.compare(expected, validate.run_bundle(out, clip, delay_ms), special["eos"])
+        report = compare(expected, validate.run_bundle(out, clip, delay_ms), special["eos"])
         report.update(delay_ms=delay_ms, clip_seconds=len(clip) / 16000,
                       clip="--sample-audio" if sample_audio is not None else "built-in synthetic signal")
         (out / "validation.json").write_text(json.dumps(report, indent=1) + "\n")
         manifest = write_manifest(out, FAMILY, source, preset, graphs, model_cfg | {"validation": "validation.json"})
-        validate.check(report, preset)
+        check(report, preset)
     return manifest
 
 

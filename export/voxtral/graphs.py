@@ -12,18 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..graph import FLOAT, FLOAT16, INT32, INT64, GraphBuilder
-from ..layers import apply_rope, attention, linear, rms_norm, rope_tables, swiglu
+from ..layers import CACHE, apply_rope, attention, each, last_position, linear, lm_head, rms_norm, rope_tables, swiglu, tail
 from ..quantize import WeightFormat
-
-CACHE = {
-    "past_key": "past_key.{}",
-    "past_value": "past_value.{}",
-    "present_key": "present_key.{}",
-    "present_value": "present_value.{}",
-    "seqlens_k": "seqlens_k",
-    "total_sequence_length": "total_sequence_length",
-}
-
 
 def inv_freq(config: dict) -> np.ndarray:
     theta = config["rope_parameters"]["rope_theta"]
@@ -74,12 +64,12 @@ def build_encoder(path, ckpt, config: dict, fmt: WeightFormat, adapter_fmt: Weig
     h1 = _conv_gelu(g, x1, w, "embedder.conv1", 1, fmt.dtype)
     x2 = g.op("Concat", state2, h1, axis=2)
     h2 = _conv_gelu(g, x2, w, "embedder.conv2", 2, fmt.dtype)
-    g.output(_last(g, x1, 2), "conv1_state_out", elem, [1, n_mels, 2])
-    g.output(_last(g, x2, 1), "conv2_state_out", elem, [1, hidden, 1])
+    g.output(tail(g, x1, 2, axis=2), "conv1_state_out", elem, [1, n_mels, 2])
+    g.output(tail(g, x2, 1, axis=2), "conv2_state_out", elem, [1, hidden, 1])
 
     h = g.op("Transpose", h2, perm=[0, 2, 1])
     cos, sin = rope_tables(g, positions, inv_freq(cfg), fmt.dtype)
-    for i in _progress(range(layers), progress, "encoder layers"):
+    for i in each(range(layers), progress, "encoder layers"):
         h = _attention_block(g, h, w, cfg, i, fmt, cos, sin, "self_attn_layer_norm")
         x = rms_norm(g, h, f"layers.{i}.final_layer_norm", w(f"layers.{i}.final_layer_norm.weight"), cfg["rms_norm_eps"], fmt.dtype)
         h = g.op("Add", h, swiglu(g, x, f"layers.{i}.mlp", w, fmt))
@@ -100,10 +90,6 @@ def _conv_gelu(g, x, w, name, stride, dtype) -> str:
     return g.op("Gelu", conv)
 
 
-def _last(g, x, n) -> str:
-    return g.op("Slice", x, g.const([-n], np.int64), g.const([np.iinfo(np.int64).max], np.int64), g.const([2], np.int64))
-
-
 def build_decoder(path, ckpt, config: dict, fmt: WeightFormat, head_fmt: WeightFormat, progress=None) -> GraphBuilder:
     """decoder_step: the causal LM over inputs_embeds (token + audio embedding), last-position logits.
 
@@ -121,21 +107,16 @@ def build_decoder(path, ckpt, config: dict, fmt: WeightFormat, head_fmt: WeightF
     _cache_io(g, layers, cfg["num_key_value_heads"], cfg["head_dim"], elem)
 
     cos, sin = rope_tables(g, positions, inv_freq(cfg), fmt.dtype)
-    for i in _progress(range(layers), progress, "decoder layers"):
+    for i in each(range(layers), progress, "decoder layers"):
         h = _attention_block(g, h, w, cfg, i, fmt, cos, sin, "input_layernorm")
         x = rms_norm(g, h, f"layers.{i}.post_attention_layernorm", w(f"layers.{i}.post_attention_layernorm.weight"),
                      cfg["rms_norm_eps"], fmt.dtype)
         x = g.op("Mul", x, g.op("Gather", ada_scale, g.const(i, np.int64), axis=0))
         h = g.op("Add", h, swiglu(g, x, f"layers.{i}.mlp", w, fmt))
 
-    last = g.op("Reshape", _last_position(g, h), g.const([1, hidden], np.int64))
-    last = rms_norm(g, last, "norm", w("norm.weight"), cfg["rms_norm_eps"], fmt.dtype)
+    last = rms_norm(g, last_position(g, h, hidden), "norm", w("norm.weight"), cfg["rms_norm_eps"], fmt.dtype)
     g.output(lm_head(g, last, lm_head_weight(ckpt), head_fmt), "logits", elem, [1, cfg["vocab_size"]])
     return g
-
-
-def _last_position(g, h) -> str:
-    return g.op("Slice", h, g.const([-1], np.int64), g.const([np.iinfo(np.int64).max], np.int64), g.const([1], np.int64))
 
 
 def lm_head_weight(ckpt) -> np.ndarray:
@@ -143,15 +124,3 @@ def lm_head_weight(ckpt) -> np.ndarray:
     if ckpt.has("language_model.lm_head.weight"):
         return ckpt("language_model.lm_head.weight")
     return ckpt("language_model.model.embed_tokens.weight")
-
-
-def lm_head(g: GraphBuilder, x: str, weight: np.ndarray, fmt: WeightFormat) -> str:
-    """Logits for x [1, hidden]. The weight is stored row-major [vocab, hidden] in every format (Gemm
-    with transB for floats), so the runtime reads token embeddings from these same bytes."""
-    if fmt.bits:
-        return linear(g, x, "lm_head", weight, None, fmt)
-    return g.op("Gemm", x, g.weight("lm_head.weight", weight.astype(fmt.dtype)), transB=1)
-
-
-def _progress(items, progress, label):
-    return progress(items, label) if progress else items

@@ -1,0 +1,116 @@
+"""Whisper checkpoint (transformers layout) -> voxedge bundle."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..bundle_writer import write_manifest
+from ..checkpoint import Checkpoint, ExportError
+from ..quantize import PRESETS
+from ..validation import check, compare
+from . import reference
+from .graphs import N_FRAMES, build_decoder, build_encoder
+from .tokenizer import read_tokenizer
+
+FAMILY = "whisper"
+
+
+def export(ckpt: Checkpoint, out: Path, preset: str, stage, sample_audio: np.ndarray | None = None) -> dict:
+    cfg = ckpt.config
+    formats = PRESETS[preset]
+    table, special, languages = read_tokenizer(ckpt.file("tokenizer.json"), cfg["vocab_size"])
+    generation = json.loads(ckpt.file("generation_config.json").read_text())
+    clip = _validation_clip(sample_audio)
+
+    with stage("reference run (transformers)"):
+        features, expected_tokens, expected_logits = reference.generate(ckpt.root, clip)
+    with stage("encoder graph"):
+        build_encoder(out / "encoder.onnx", ckpt, cfg, formats["decoder"], stage.bar).save()
+    with stage("decoder graph"):
+        decoder = build_decoder(out / "decoder_step.onnx", ckpt, cfg, formats["decoder"], formats["lm_head"], stage.bar)
+        decoder.save()
+    with stage("tables"):
+        np.save(out / "mel_filters.npy", _mel_filters(cfg["num_mel_bins"]))
+        np.savez(out / "tokenizer.npz", **table.arrays())
+
+    graphs = {
+        "encoder": {"file": "encoder.onnx", "quantization": formats["decoder"].label},
+        "decoder_step": {"file": "decoder_step.onnx", "quantization": formats["decoder"].label,
+                         "lm_head_quantization": formats["lm_head"].label},
+    }
+    model_cfg = _model_config(cfg, generation, special, languages, formats, decoder.locations)
+    source = {"checkpoint": ckpt.source, "revision": ckpt.revision, "model_type": cfg["model_type"]}
+    write_manifest(out, FAMILY, source, preset, graphs, model_cfg)
+
+    with stage("validation against transformers"):
+        report = compare((expected_tokens, expected_logits), _run_bundle(out, features), special["eot"])
+        report.update(clip_seconds=min(len(clip), 30 * 16000) / 16000,
+                      clip="--sample-audio" if sample_audio is not None else "built-in synthetic signal")
+        (out / "validation.json").write_text(json.dumps(report, indent=1) + "\n")
+        manifest = write_manifest(out, FAMILY, source, preset, graphs, model_cfg | {"validation": "validation.json"})
+        check(report, preset)
+    return manifest
+
+
+def _validation_clip(sample_audio):
+    if sample_audio is not None:
+        return sample_audio
+    from ..voxtral.validate import sample_clip
+
+    return sample_clip()
+
+
+def _run_bundle(out: Path, features: np.ndarray):
+    """voxedge's runtime on transformers' own features for the window: greedy, no timestamps."""
+    import voxedge
+    from voxedge.engines.whisper_decoding import WindowDecoder
+
+    model = voxedge.load(out)
+    tokens, logits = [], []
+    decoder = WindowDecoder(model, on_step=lambda token, lg: (tokens.append(token), logits.append(lg)))
+    decoder.decode(model.encode(features), model.sot_sequence + [model.special["no_timestamps"]], timestamps=False)
+    return tokens, np.stack(logits)
+
+
+def _mel_filters(n_mels: int) -> np.ndarray:
+    from transformers import WhisperFeatureExtractor
+
+    return WhisperFeatureExtractor(feature_size=n_mels).mel_filters.astype(np.float32)
+
+
+def _model_config(cfg, generation, special, languages, formats, locations) -> dict:
+    if special["no_speech"] is None:
+        raise ExportError("the tokenizer has no <|nospeech|>/<|nocaptions|> token")
+    multilingual = bool(languages) and cfg["vocab_size"] >= 51865
+    sot_sequence = [special["sot"]] + ([languages["en"], special["transcribe"]] if multilingual else [])
+    # faster-whisper's default suppression: the checkpoint's non-speech list plus control tokens
+    suppress = sorted(set(generation.get("suppress_tokens", [])) | {special[k] for k in (
+        "transcribe", "translate", "sot", "sot_prev", "sot_lm", "no_speech")})
+    head = formats["lm_head"]
+    embedding = {"format": head.label, "file": "decoder_step.onnx.data", "vocab": cfg["vocab_size"], "hidden": cfg["d_model"]}
+    if head.bits:
+        embedding.update(offset=locations["lm_head.qweight"][0], scales_offset=locations["lm_head.scales"][0],
+                         block_size=head.block_size)
+    else:
+        embedding.update(offset=locations["lm_head.weight"][0])
+    return {
+        "n_mels": cfg["num_mel_bins"],
+        "n_fft": 400,
+        "hop_length": 160,
+        "window_frames": N_FRAMES,
+        "mel_filters": "mel_filters.npy",
+        "tokenizer": "tokenizer.npz",
+        "tokens": special,
+        "sot_sequence": sot_sequence,
+        "languages": languages if multilingual else {},
+        "suppress_tokens": suppress,
+        "begin_suppress_tokens": generation.get("begin_suppress_tokens", [220, special["eot"]]),
+        "max_initial_timestamp_index": generation.get("max_initial_timestamp_index", 50),
+        "decoder": {"layers": cfg["decoder_layers"], "heads": cfg["decoder_attention_heads"],
+                    "head_dim": cfg["d_model"] // cfg["decoder_attention_heads"], "hidden": cfg["d_model"],
+                    "max_positions": cfg["max_target_positions"], "vocab": cfg["vocab_size"]},
+        "embedding": embedding,
+    }

@@ -1,0 +1,105 @@
+"""Whisper tiny.en: voxedge scored against faster-whisper on the same weights and the same audio."""
+
+import numpy as np
+import pytest
+from faster_whisper import WhisperModel as FasterWhisper
+
+import voxedge
+from voxedge.bench.wer import corpus_wer, normalize
+from voxedge.bundle import open_bundle
+
+
+@pytest.fixture(scope="module")
+def models(whisper_bundles):
+    return {preset: voxedge.load(path) for preset, path in whisper_bundles.items()}
+
+
+def faster_whisper_text(ct2_dir, compute_type, audio) -> list:
+    # greedy and deterministic, as voxedge decodes: no temperature fallback, no VAD
+    model = FasterWhisper(str(ct2_dir), device="cpu", compute_type=compute_type)
+    segments, _ = model.transcribe(audio, beam_size=1, temperature=0.0, vad_filter=False)
+    return list(segments)
+
+
+def stream_text(model, audio, block: int) -> str:
+    stream = model.stream()
+    events = [e for start in range(0, len(audio), block) for e in stream.feed(audio[start : start + block])]
+    events += stream.close()
+    return "".join(e.text for e in events if e.kind == "final")
+
+
+def test_export_reproduces_transformers(whisper_bundles):
+    report = open_bundle(whisper_bundles["fp32"]).json("validation.json")
+    assert report["tokens_identical"] and report["max_abs_logit_delta_before_divergence"] < 1e-3
+    assert report["steps_reference"] > 10  # a real sentence was decoded, not just end-of-text
+
+
+def test_int8_corpus_wer_is_no_worse_than_faster_whisper_int8(models, corpus, ct2_dir):
+    references = [text for _, _, text in corpus]
+    ours = ["".join(s.text for s in models["int8"].transcribe(audio)) for _, audio, _ in corpus]
+    theirs = ["".join(s.text for s in faster_whisper_text(ct2_dir, "int8", audio)) for _, audio, _ in corpus]
+    ours_wer, theirs_wer = corpus_wer(references, ours), corpus_wer(references, theirs)
+    print(f"corpus WER over {len(corpus)} clips: voxedge int8 {ours_wer:.4f}, faster-whisper int8 {theirs_wer:.4f}")
+    assert ours_wer <= theirs_wer + 0.01
+    assert ours_wer < 0.15  # and it is actually transcribing
+
+
+def test_fp32_long_form_matches_faster_whisper_fp32_segment_by_segment(models, corpus, ct2_dir):
+    # Same weights, same algorithm (30 s windows, seek by the last timestamp, conditioned on the
+    # previous text): the same segments, to the timestamp, on the two real recordings.
+    for name, audio, _ in corpus[:2]:
+        ours = list(models["fp32"].transcribe(audio))
+        theirs = faster_whisper_text(ct2_dir, "float32", audio)
+        assert [normalize(s.text) for s in ours] == [normalize(s.text) for s in theirs], name
+        np.testing.assert_allclose([(s.start, s.end) for s in ours], [(s.start, s.end) for s in theirs], atol=0.021)
+
+
+def test_live_streaming_wer_is_close_to_file_wer(models, corpus):
+    references = [text for _, _, text in corpus]
+    files = ["".join(s.text for s in models["int8"].transcribe(audio)) for _, audio, _ in corpus]
+    live = [stream_text(models["int8"], audio, 1600) for _, audio, _ in corpus]
+    file_wer, live_wer = corpus_wer(references, files), corpus_wer(references, live)
+    print(f"corpus WER: file {file_wer:.4f}, live (LocalAgreement-2, 1 s steps) {live_wer:.4f}")
+    assert live_wer <= file_wer + 0.03
+
+
+def test_streaming_output_does_not_depend_on_the_feed_size(models, corpus):
+    audio = corpus[1][1]
+    texts = {block: stream_text(models["int8"], audio, block) for block in (160, 7001, len(audio))}
+    assert len(set(texts.values())) == 1, texts
+
+
+def test_committed_words_come_once_and_in_order(models, corpus):
+    stream = models["int8"].stream()
+    audio = corpus[0][1]
+    finals = []
+    for start in range(0, len(audio), 3200):
+        for event in stream.feed(audio[start : start + 3200]):
+            assert event.kind in ("partial", "final")
+            finals += [w for w in event.words] if event.kind == "final" else []
+    finals += [w for e in stream.close() for w in e.words]
+    starts = [w.start for w in finals]
+    assert starts == sorted(starts) and len(finals) > 100
+    assert corpus_wer([corpus[0][2]], ["".join(w.text for w in finals)]) < 0.1
+
+
+def test_silence_gives_no_words(models):
+    silence = np.zeros(16000 * 10, np.float32)
+    noise = (0.001 * np.random.default_rng(0).standard_normal(16000 * 10)).astype(np.float32)
+    for audio in (silence, noise):
+        assert list(models["int8"].transcribe(audio)) == []
+        assert stream_text(models["int8"], audio, 16000).strip() == ""
+
+
+def test_cli_writes_subtitles(whisper_bundles, corpus, tmp_path, capsys):
+    import soundfile
+
+    from voxedge.cli import main
+
+    path = tmp_path / "beckett.wav"
+    soundfile.write(path, corpus[1][1], 16000)
+    assert main(["transcribe", str(path), "--bundle", str(whisper_bundles["int8"]), "--format", "vtt"]) == 0
+    vtt = capsys.readouterr().out
+    assert vtt.startswith("WEBVTT\n\n00:00:00.000 --> ") and "fail better" in vtt.lower()
+    assert main(["transcribe", str(path), "--bundle", str(whisper_bundles["int8"]), "--delay-ms", "480"]) == 1
+    assert "Voxtral" in capsys.readouterr().err
