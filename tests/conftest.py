@@ -4,8 +4,9 @@ Tests own their reference transcripts: espeak-ng speaks texts written here, and 
 shipped by moonshine-voice have known texts. Nothing is downloaded.
 """
 
-import importlib.resources
+import importlib.util
 import shutil
+from pathlib import Path
 import subprocess
 
 import numpy as np
@@ -26,9 +27,12 @@ SENTENCES = [
 
 
 def asset(name: str) -> str:
-    """Path of a recording shipped in moonshine-voice (installed with --no-deps by `make test`)."""
-    path = importlib.resources.files("moonshine_voice") / "assets" / name
-    assert path.is_file(), f"{name} missing: run `make test`, which installs moonshine-voice"
+    """Path of a recording shipped in moonshine-voice (installed with --no-deps by `make test`; found
+    without importing the package, whose own dependencies are not installed)."""
+    spec = importlib.util.find_spec("moonshine_voice")
+    assert spec, "moonshine-voice is missing: `make test` installs it"
+    path = Path(spec.submodule_search_locations[0]) / "assets" / name
+    assert path.is_file(), f"{path} is missing"
     return str(path)
 
 

