@@ -30,7 +30,8 @@ class Stages:
         start = time.perf_counter()
         yield
         self.timings[label] = time.perf_counter() - start
-        print(f"export: {label} done in {self.timings[label]:.1f} s", file=self.stream, flush=True)
+        print(f"export: {label} done in {self.timings[label]:.1f} s (resident {current_rss_mb():.0f} MB, "
+              f"peak {peak_rss_mb():.0f} MB)", file=self.stream, flush=True)
 
     def bar(self, items, label: str):
         from tqdm import tqdm
@@ -40,6 +41,11 @@ class Stages:
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def current_rss_mb() -> float:
+    with open("/proc/self/statm") as f:  # Linux; elsewhere the peak figure still works
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
 
 
 def parse_args(argv):

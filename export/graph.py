@@ -74,7 +74,7 @@ class GraphBuilder:
             return name
         offset = -self._data.tell() % ALIGN + self._data.tell()
         self._data.seek(offset)
-        self._data.write(array.tobytes())
+        self._data.write(memoryview(array).cast("B"))  # the array's own buffer: no copy
         tensor = TensorProto(name=name, data_type=helper.np_dtype_to_tensor_dtype(array.dtype), dims=array.shape)
         tensor.data_location = TensorProto.EXTERNAL
         for key, value in (("location", self.data_path.name), ("offset", str(offset)), ("length", str(array.nbytes))):

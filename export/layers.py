@@ -35,7 +35,7 @@ def linear(g: GraphBuilder, x: str, name: str, weight: np.ndarray, bias, fmt: We
             "MatMulNBits",
             x,
             g.weight(f"{name}.qweight", packed),
-            g.weight(f"{name}.scales", scales.astype(fmt.dtype)),
+            g.weight(f"{name}.scales", scales.astype(fmt.dtype, copy=False)),
             domain="com.microsoft",
             K=k,
             N=n,
@@ -46,7 +46,7 @@ def linear(g: GraphBuilder, x: str, name: str, weight: np.ndarray, bias, fmt: We
     else:
         y = g.op("MatMul", x, g.weight(f"{name}.weight_t", np.ascontiguousarray(weight.T, fmt.dtype)))
     if bias is not None:
-        y = g.op("Add", y, g.weight(f"{name}.bias", bias.astype(fmt.dtype)))
+        y = g.op("Add", y, g.weight(f"{name}.bias", bias.astype(fmt.dtype, copy=False)))
     return y
 
 
@@ -57,7 +57,7 @@ def rms_norm(g: GraphBuilder, x: str, name: str, weight: np.ndarray, eps: float,
     normed = g.op("Div", xf, g.op("Sqrt", g.op("Add", mean_sq, g.const(eps))))
     if dtype == "float16":
         normed = g.op("Cast", normed, to=FLOAT16)
-    return g.op("Mul", normed, g.weight(f"{name}.weight", weight.astype(dtype)))
+    return g.op("Mul", normed, g.weight(f"{name}.weight", weight.astype(dtype, copy=False)))
 
 
 def rope_tables(g: GraphBuilder, positions: str, inv_freq: np.ndarray, dtype: str) -> tuple[str, str]:
@@ -147,7 +147,7 @@ def lm_head(g: GraphBuilder, x: str, weight: np.ndarray, fmt: WeightFormat) -> s
     with transB for floats), so the runtime reads token embeddings from these same bytes."""
     if fmt.bits:
         return linear(g, x, "lm_head", weight, None, fmt)
-    return g.op("Gemm", x, g.weight("lm_head.weight", weight.astype(fmt.dtype)), transB=1)
+    return g.op("Gemm", x, g.weight("lm_head.weight", weight.astype(fmt.dtype, copy=False)), transB=1)
 
 
 def tail(g: GraphBuilder, x: str, n: int, axis: int) -> str:

@@ -59,6 +59,9 @@ def create_session(path, options: RuntimeOptions):
     so.intra_op_num_threads = options.threads or os.cpu_count() or 1
     so.inter_op_num_threads = 1
     so.log_severity_level = 3  # onnxruntime's own warnings are not actionable for users
+    # Encoder and decoder sessions alternate every step: spinning threads of one session steal the
+    # cores from the other (measured: 85 ms vs 47 ms per encoder+decoder pair on 2 cores).
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         return onnxruntime.InferenceSession(str(path), so, providers=provider_names(options.providers))
     except Exception as exc:  # onnxruntime raises its own exception types for corrupt graphs
