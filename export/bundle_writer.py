@@ -29,3 +29,11 @@ def write_manifest(out: Path, family: str, source: dict, quantization: str, grap
     }
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest
+
+
+def extend_manifest(out: Path, **model_entries) -> dict:
+    """Add entries to the manifest's model section and hash again (after adding e.g. validation.json)."""
+    manifest = json.loads((out / MANIFEST).read_text())
+    return write_manifest(out, manifest["family"], manifest["source"], manifest["quantization"], manifest["graphs"],
+                          manifest["model"] | model_entries)
+

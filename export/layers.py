@@ -8,18 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .graph import FLOAT16, GraphBuilder
-from .quantize import WeightFormat, quantize_blockwise
-
-CACHE = {
-    "past_key": "past_key.{}",
-    "past_value": "past_value.{}",
-    "present_key": "present_key.{}",
-    "present_value": "present_value.{}",
-    "seqlens_k": "seqlens_k",
-    "total_sequence_length": "total_sequence_length",
-}
-
+from .graph import FLOAT16, INT32, GraphBuilder
+from .quantize import WeightFormat, quantize_blockwise, quantize_per_channel
 
 def each(items, progress, label):
     """`items`, through the progress bar factory when there is one."""
@@ -27,9 +17,20 @@ def each(items, progress, label):
 
 
 def linear(g: GraphBuilder, x: str, name: str, weight: np.ndarray, bias, fmt: WeightFormat) -> str:
-    """y = x W^T + b: MatMulNBits for quantized weights, MatMul on a stored W^T otherwise."""
+    """y = x W^T + b: MatMulNBits for block-quantized weights, DynamicQuantizeMatMul for per-channel
+    int8, MatMul on a stored W^T otherwise."""
     n, k = weight.shape
-    if fmt.bits:
+    if fmt.dynamic:
+        quantized, scales = quantize_per_channel(weight)
+        y = g.op(
+            "DynamicQuantizeMatMul",
+            x,
+            g.weight(f"{name}.qweight", quantized),
+            g.weight(f"{name}.scales", scales),
+            g.weight(f"{name}.zero_points", np.zeros(n, np.int8)),
+            domain="com.microsoft",
+        )
+    elif fmt.bits:
         packed, scales = quantize_blockwise(weight, fmt)
         y = g.op(
             "MatMulNBits",
@@ -50,10 +51,22 @@ def linear(g: GraphBuilder, x: str, name: str, weight: np.ndarray, bias, fmt: We
     return y
 
 
+def fused_linear(g: GraphBuilder, x: str, name: str, weights: list, biases: list, fmt: WeightFormat) -> list:
+    """Several linears of the same input as one kernel (weights stacked along the output dimension),
+    then split: exact, since every format quantizes per output row, and fewer, larger kernel calls."""
+    sizes = [w.shape[0] for w in weights]
+    bias = None
+    if any(b is not None for b in biases):
+        bias = np.concatenate([b if b is not None else np.zeros(n, np.float32) for b, n in zip(biases, sizes)])
+    y = linear(g, x, name, np.concatenate(weights), bias, fmt)
+    return g.op("Split", y, g.const(sizes, np.int64), axis=-1, outputs=len(sizes))
+
+
 def rms_norm(g: GraphBuilder, x: str, name: str, weight: np.ndarray, eps: float, dtype: str) -> str:
-    """weight * x / sqrt(mean(x^2) + eps), computed in float32 as transformers does."""
+    """weight * x / sqrt(mean(x^2) + eps), computed in float32 as transformers does. Written with
+    Pow(x, 2), the form onnxruntime fuses into one SimplifiedLayerNormalization kernel."""
     xf = g.op("Cast", x, to=1) if dtype == "float16" else x
-    mean_sq = g.op("ReduceMean", g.op("Mul", xf, xf), g.const([-1], np.int64), keepdims=1)
+    mean_sq = g.op("ReduceMean", g.op("Pow", xf, g.const(2.0)), g.const([-1], np.int64), keepdims=1)
     normed = g.op("Div", xf, g.op("Sqrt", g.op("Add", mean_sq, g.const(eps))))
     if dtype == "float16":
         normed = g.op("Cast", normed, to=FLOAT16)
@@ -80,46 +93,39 @@ def apply_rope(g: GraphBuilder, x: str, cos: str, sin: str, heads: int, head_dim
     return g.op("Reshape", out, g.const([1, -1, heads * head_dim], np.int64))
 
 
-def attention(
-    g: GraphBuilder,
-    q: str,
-    k: str,
-    v: str,
-    layer: int,
-    heads: int,
-    kv_heads: int,
-    window: int,
-    cache: dict,
-) -> str:
-    """Sliding-window causal attention over a shared KV buffer (GroupQueryAttention, RoPE already applied).
+class SharedKV:
+    """Sliding-window causal attention over shared KV buffers (GroupQueryAttention, RoPE already applied).
 
-    `cache` holds the graph-level names: seqlens_k, total_sequence_length, and the per-layer
-    past/present name patterns. The runtime binds past and present to one buffer, so new keys are
-    written in place at the current length; `window` keys, the current one included, are attended.
+    The runtime binds each layer's past and present K (and V) to one buffer, so new keys are written
+    in place at the current length; `window` keys, the current one included, are attended (-1: all).
     """
-    out, _, _ = g.op(
-        "GroupQueryAttention",
-        q,
-        k,
-        v,
-        cache["past_key"].format(layer),
-        cache["past_value"].format(layer),
-        cache["seqlens_k"],
-        cache["total_sequence_length"],
-        domain="com.microsoft",
-        num_heads=heads,
-        kv_num_heads=kv_heads,
-        local_window_size=window,
-        do_rotary=0,
-        outputs=[g.fresh("attn"), cache["present_key"].format(layer), cache["present_value"].format(layer)],
-    )
-    return out
+
+    def declare(self, g: GraphBuilder, layers: int, kv_heads: int, head_dim: int, elem) -> None:
+        """The graph inputs/outputs this scheme needs."""
+        g.input("seqlens_k", INT32, [1])
+        g.input("total_sequence_length", INT32, [])
+        for i in range(layers):
+            for kind in ("key", "value"):
+                g.input(f"past_{kind}.{i}", elem, [1, kv_heads, "cache_len", head_dim])
+                g.output(f"present_{kind}.{i}", f"present_{kind}.{i}", elem, [1, kv_heads, "cache_len", head_dim])
+
+    def attend(self, g: GraphBuilder, q: str, k: str, v: str, layer: int, heads: int, kv_heads: int, window: int) -> str:
+        out, _, _ = g.op(
+            "GroupQueryAttention", q, k, v, f"past_key.{layer}", f"past_value.{layer}", "seqlens_k",
+            "total_sequence_length", domain="com.microsoft", num_heads=heads, kv_num_heads=kv_heads,
+            local_window_size=window, do_rotary=0,
+            outputs=[g.fresh("attn"), f"present_key.{layer}", f"present_value.{layer}"],
+        )
+        return out
+
+
+SHARED_KV = SharedKV()
 
 
 def swiglu(g: GraphBuilder, x: str, name: str, weights, fmt: WeightFormat) -> str:
     """down(silu(gate(x)) * up(x)) (+ down bias when the checkpoint has one)."""
-    gate = linear(g, x, f"{name}.gate_proj", weights(f"{name}.gate_proj.weight"), None, fmt)
-    up = linear(g, x, f"{name}.up_proj", weights(f"{name}.up_proj.weight"), None, fmt)
+    gate, up = fused_linear(g, x, f"{name}.gate_up_proj",
+                            [weights(f"{name}.gate_proj.weight"), weights(f"{name}.up_proj.weight")], [None, None], fmt)
     hidden = g.op("Mul", g.op("Mul", gate, g.op("Sigmoid", gate)), up)
     return linear(g, hidden, f"{name}.down_proj", weights(f"{name}.down_proj.weight"), weights.optional(f"{name}.down_proj.bias"), fmt)
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from voxedge.bench.floor import PRESET_FORMATS
+
 
 @dataclass(frozen=True)
 class WeightFormat:
@@ -18,9 +20,12 @@ class WeightFormat:
     dtype: str = "float32"  # float weights: float32 or float16
     block_size: int = 32
     accuracy_level: int = 4  # int8 activations in MLAS: measured as accurate as fp32 compute, 2.4x faster
+    dynamic: bool = False  # 8-bit per-output-channel weights x activations quantized per call (DynamicQuantizeMatMul)
 
     @property
     def label(self) -> str:
+        if self.dynamic:
+            return "int8-dynamic"
         return f"int{self.bits}" if self.bits else ("fp16" if self.dtype == "float16" else "fp32")
 
 
@@ -28,17 +33,16 @@ FP32 = WeightFormat()
 FP16 = WeightFormat(dtype="float16")
 INT8 = WeightFormat(bits=8)
 INT4 = WeightFormat(bits=4)
+# Many rows at once (the encoder, 4 frames per 80 ms step, several steps per call): MLAS's int8 GEMM
+# runs 2.1x faster than 8-bit MatMulNBits at 32 rows (288 vs 137 GMAC/s measured), equal at 4 rows.
+INT8_DYNAMIC = WeightFormat(bits=8, dynamic=True)
 
-# role -> format. Roles: "encoder" (audio encoder linears), "adapter" (projector), "decoder"
-# (decoder linears), "lm_head" (also the token embedding table at run time).
-PRESETS = {
-    "fp32": {"encoder": FP32, "adapter": FP32, "decoder": FP32, "lm_head": FP32},
-    "fp16": {"encoder": FP16, "adapter": FP16, "decoder": FP16, "lm_head": FP16},
-    "int8": {"encoder": INT8, "adapter": INT8, "decoder": INT8, "lm_head": INT8},
-    # 4 bits only where the bytes are (the decoder's linears); the embedding/LM head, encoder and
-    # adapter stay at 8 bits, as ports measured all-4-bit variants to lose accuracy.
-    "int4": {"encoder": INT8, "adapter": INT8, "decoder": INT4, "lm_head": INT8},
-}
+BY_LABEL = {f.label: f for f in (FP32, FP16, INT8, INT4, INT8_DYNAMIC)}
+
+# preset -> role -> format. Roles: "encoder" (audio encoder linears), "adapter" (projector), "decoder"
+# (decoder linears), "lm_head" (also the token embedding table at run time). The table lives in
+# voxedge.bench.floor, beside the per-step byte counts the benchmarks derive from it.
+PRESETS = {preset: {role: BY_LABEL[label] for role, label in roles.items()} for preset, roles in PRESET_FORMATS.items()}
 
 
 def quantize_blockwise(weight: np.ndarray, fmt: WeightFormat) -> tuple[np.ndarray, np.ndarray]:
@@ -58,3 +62,13 @@ def quantize_blockwise(weight: np.ndarray, fmt: WeightFormat) -> tuple[np.ndarra
     routine = quantize_matmul_4bits if fmt.bits == 4 else quantize_matmul_8bits
     routine(packed, np.ascontiguousarray(weight.T, np.float32), scales, zero_points, fmt.block_size, n, k, True)
     return packed, scales
+
+
+def quantize_per_channel(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A linear's weight [N=out, K=in] -> (int8 [K, N] for MatMul, float32 scales [N]): symmetric, one
+    scale per output channel, as onnxruntime's quantize_dynamic(per_channel=True) writes them."""
+    scales = np.abs(weight).max(axis=1) / 127.0
+    scales[scales == 0] = 1.0
+    quantized = np.clip(np.rint(weight / scales[:, None]), -127, 127).astype(np.int8)
+    return np.ascontiguousarray(quantized.T), scales.astype(np.float32)
+

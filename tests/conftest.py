@@ -4,9 +4,7 @@ Tests own their reference transcripts: espeak-ng speaks texts written here, and 
 shipped by moonshine-voice have known texts. Nothing is downloaded.
 """
 
-import importlib.util
 import shutil
-from pathlib import Path
 import subprocess
 
 import numpy as np
@@ -14,26 +12,16 @@ import pytest
 
 from voxedge.audio import load_audio
 
-SENTENCES = [
-    "The quick brown fox jumps over the lazy dog.",
-    "Please call Stella and ask her to bring these things with her from the store.",
-    "She sells sea shells by the sea shore on a sunny morning.",
-    "A large language model runs on the device without sending any audio to the cloud.",
-    "Seven hundred and twelve people attended the meeting on Tuesday afternoon.",
-    "Turn left at the next corner and then walk straight ahead for two blocks.",
-    "The weather today is cold and windy with a chance of rain in the evening.",
-    "Open the window, the room is much too warm for a good night of sleep.",
-]
+from voxedge.bench.corpus import SENTENCES  # noqa: F401  (re-exported for the tests)
 
 
 def asset(name: str) -> str:
-    """Path of a recording shipped in moonshine-voice (installed with --no-deps by `make test`; found
-    without importing the package, whose own dependencies are not installed)."""
-    spec = importlib.util.find_spec("moonshine_voice")
-    assert spec, "moonshine-voice is missing: `make test` installs it"
-    path = Path(spec.submodule_search_locations[0]) / "assets" / name
-    assert path.is_file(), f"{path} is missing"
-    return str(path)
+    """Path of a recording shipped in moonshine-voice (installed with --no-deps by `make test`)."""
+    from export.whisper.offline import recording
+
+    path = recording(name)
+    assert path, f"{name} is missing: `make test` installs moonshine-voice"
+    return path
 
 
 def synthesize(text: str, path, voice: str = "en-us", speed: int = 160) -> str:
@@ -58,3 +46,60 @@ def espeak_clip(speech_dir):
 @pytest.fixture(scope="session")
 def noise_clip():
     return (0.1 * np.random.default_rng(7).standard_normal(16000 * 3)).astype(np.float32)
+
+
+# -- bundles shared by the family tests and the hardening tests (built once per session) -------------
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory):
+    """A seeded tiny random Voxtral Realtime checkpoint with 12/16-position windows (transformers is the oracle)."""
+    pytest.importorskip("torch", reason="building the tiny Voxtral model needs torch")
+    from export.voxtral import tiny
+
+    return tiny.build(tmp_path_factory.mktemp("voxtral-tiny"), seed=0)
+
+
+@pytest.fixture(scope="session")
+def bundles(tiny_checkpoint, tmp_path_factory):
+    """Voxtral preset -> bundle directory, built through the exporter's command line."""
+    from export.__main__ import main as export_main
+
+    root = tmp_path_factory.mktemp("voxtral-bundles")
+    built = {}
+    for preset in ("fp32", "fp16", "int8", "int4"):
+        out = root / preset
+        assert export_main([str(tiny_checkpoint), "--out", str(out), "--quant", preset]) == 0
+        built[preset] = out
+    return built
+
+
+@pytest.fixture(scope="session")
+def ct2_dir():
+    from export.whisper.offline import shipped_model_dir
+
+    return shipped_model_dir()
+
+
+@pytest.fixture(scope="session")
+def whisper_checkpoint(tmp_path_factory, ct2_dir):
+    pytest.importorskip("torch", reason="the Whisper export needs torch")
+    from export.whisper.ct2 import convert_ct2_whisper
+
+    return convert_ct2_whisper(ct2_dir, tmp_path_factory.mktemp("whisper-hf"))
+
+
+@pytest.fixture(scope="session")
+def whisper_bundles(whisper_checkpoint, tmp_path_factory):
+    """Real Whisper tiny.en weights, exported in int8 and fp32."""
+    from export.__main__ import main as export_main
+
+    root = tmp_path_factory.mktemp("whisper-bundles")
+    built = {}
+    for preset in ("int8", "fp32"):
+        out = root / preset
+        assert export_main([str(whisper_checkpoint), "--out", str(out), "--quant", preset,
+                            "--sample-audio", asset("beckett.wav")]) == 0
+        built[preset] = out
+    return built
+

@@ -5,40 +5,20 @@ import pytest
 
 pytest.importorskip("transformers", reason="the reference feature extractors come from transformers")
 
-from mistral_common.tokens.tokenizers.audio import (  # noqa: E402
-    AudioConfig,
-    AudioEncoder,
-    AudioSpectrogramConfig,
-    TranscriptionFormat,
-)
 from transformers import WhisperFeatureExtractor  # noqa: E402
 from transformers.models.voxtral_realtime.feature_extraction_voxtral_realtime import (  # noqa: E402
     VoxtralRealtimeFeatureExtractor,
 )
 
+from export.voxtral.reference import padded_audio  # noqa: E402
 from voxedge.features import LogMelSpectrogram, StreamingLogMel, StreamingPadding, delay_tokens  # noqa: E402
 
 HF_VOXTRAL = VoxtralRealtimeFeatureExtractor()
 PADDING = StreamingPadding()
 
 
-def mistral_padding(delay_ms):
-    """mistral-common's own streaming padder: the reference for what the model saw in training."""
-    config = AudioConfig(
-        sampling_rate=16000,
-        frame_rate=12.5,
-        encoding_config=AudioSpectrogramConfig(num_mel_bins=128, hop_length=160, window_size=400),
-        transcription_format=TranscriptionFormat.STREAMING,
-        transcription_delay_ms=float(delay_ms),
-        streaming_look_ahead_ms=2.5,
-        streaming_look_back_ms=52.5,
-        streaming_n_left_pad_tokens=32,
-    )
-    return AudioEncoder(config, special_ids=None)
-
-
 def hf_voxtral_offline_frames(audio, delay_ms):
-    padded = mistral_padding(delay_ms).pad(audio, 16000, transcription_delay_ms=float(delay_ms))
+    padded = padded_audio(audio, delay_ms)  # mistral-common's own padder
     return HF_VOXTRAL(padded, sampling_rate=16000, return_tensors="np")["input_features"][0]
 
 

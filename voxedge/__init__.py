@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 
 from .audio import PcmFormat, load_audio
 from .errors import AudioError, BufferOverflowError, BundleError, DependencyError, UnsupportedError, VoxedgeError
+from .live import LiveStream
 from .model import load
 from .ringbuffer import RingBuffer
 from .transcript import Event, Segment, Transcript, Word
@@ -31,6 +32,7 @@ __all__ = [
     "BundleError",
     "DependencyError",
     "Event",
+    "LiveStream",
     "Microphone",
     "PcmFormat",
     "RingBuffer",

@@ -14,6 +14,7 @@ import numpy as np
 from .errors import AudioError
 
 SAMPLE_RATE = 16000
+RATE_RANGE = (1000, 384000)  # Hz; anything else is a corrupt header or a mistake, not audio
 MAX_CHANNELS = 16  # a 2-D axis this short is taken for channels
 
 _INT_SCALE = {np.dtype(np.int16): 32768.0, np.dtype(np.int32): 2147483648.0}
@@ -154,13 +155,18 @@ def validate(samples: np.ndarray) -> np.ndarray:
 
 def resample(samples: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndarray:
     """Band-limited resampling of mono float32 audio."""
-    if rate <= 0:
-        raise AudioError(f"sample rate must be positive, got {rate}")
+    _check_rate(rate)
     if rate == target:
         return np.ascontiguousarray(samples, dtype=np.float32)
     import soxr
 
     return soxr.resample(samples, rate, target, quality="HQ").astype(np.float32, copy=False)
+
+
+def _check_rate(rate) -> None:
+    if not isinstance(rate, (int, float, np.integer, np.floating)) or not RATE_RANGE[0] <= rate <= RATE_RANGE[1]:
+        raise AudioError(f"a sample rate of {rate} Hz is outside {RATE_RANGE[0]}..{RATE_RANGE[1]} Hz: the file "
+                         "header is corrupt or the rate was given wrongly")
 
 
 class StreamResampler:
@@ -169,8 +175,7 @@ class StreamResampler:
     def __init__(self, rate: int, target: int = SAMPLE_RATE):
         import soxr
 
-        if rate <= 0:
-            raise AudioError(f"sample rate must be positive, got {rate}")
+        _check_rate(rate)
         self.rate = rate
         self._stream = soxr.ResampleStream(rate, target, 1, dtype="float32", quality="HQ")
 

@@ -78,11 +78,13 @@ class Microphone:
             self._stream = None
 
     def __iter__(self):
+        """Blocks until the microphone is closed or the device stops (then what it captured is drained)."""
         if self.ring is None:
             raise RuntimeError("open the microphone first: use `with Microphone() as mic:`")
         want = self.sample_rate * self.read_ms // 1000
-        while self._stream is not None:
-            if self.ring.wait(want, timeout=0.5):
+        while self._stream is not None and (self._stream.active or self.ring.available):
+            # while the device runs, wait for a block's worth; once it has stopped, drain what is left
+            if self.ring.wait(want, timeout=0.5) or not self._stream.active:
                 yield self.ring.read()
 
 

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..bundle_writer import write_manifest
+from ..bundle_writer import extend_manifest, write_manifest
 from ..checkpoint import Checkpoint, ExportError
 from ..quantize import PRESETS
 from ..validation import check, compare
 from . import reference, validate
 from .delay import SUPPORTED_DELAYS_MS, ada_scales
-from .graphs import build_decoder, build_encoder
+from .graphs import SHARED_KV, build_decoder, build_encoder
 from .tokenizer import read_tekken
 
 FAMILY = "voxtral_realtime"
@@ -23,10 +23,8 @@ FAMILY = "voxtral_realtime"
 def export(ckpt: Checkpoint, out: Path, preset: str, stage, sample_audio: np.ndarray | None = None) -> dict:
     """Build the bundle in `out` and validate it; returns the manifest. `stage(label)` is a context
     manager for progress reporting and `stage.bar(items, label)` wraps long loops."""
-    cfg = ckpt.config
-    text, audio = cfg["text_config"], cfg["audio_config"]
-    formats = PRESETS[preset]
-    table, special, tekken_audio = read_tekken(ckpt.file("tekken.json"), text["vocab_size"])
+    text = ckpt.config["text_config"]
+    _, special, tekken_audio = read_tekken(ckpt.file("tekken.json"), text["vocab_size"])
     delay_ms = int(tekken_audio.get("transcription_delay_ms", 480))
     clip = validate.sample_clip() if sample_audio is None else sample_audio
 
@@ -35,17 +33,36 @@ def export(ckpt: Checkpoint, out: Path, preset: str, stage, sample_audio: np.nda
     with stage("reference run (transformers)"):
         model = reference.load_model(ckpt.root)
         expected = reference.generate(model, clip, delay_ms, special["bos"], special["streaming_pad"])
-        mel_filters = _mel_filters(audio["num_mel_bins"])
         del model
         gc.collect()
 
+    write_bundle(ckpt, out, preset, stage)
+    with stage("validation against transformers"):
+        report = compare(expected, validate.run_bundle(out, clip, delay_ms), special["eos"])
+        report.update(delay_ms=delay_ms, clip_seconds=len(clip) / 16000,
+                      clip="--sample-audio" if sample_audio is not None else "built-in synthetic signal")
+        (out / "validation.json").write_text(json.dumps(report, indent=1) + "\n")
+        manifest = extend_manifest(out, validation="validation.json")
+        check(report, preset)
+    return manifest
+
+
+def write_bundle(ckpt, out: Path, preset: str, stage, kv=SHARED_KV) -> dict:
+    """Graphs, tables and manifest, without validation (the benchmarks call this on random weights).
+    `kv` is the attention/KV-cache scheme of the graphs (the benchmarks compare schemes)."""
+    cfg = ckpt.config
+    text, audio = cfg["text_config"], cfg["audio_config"]
+    formats = PRESETS[preset]
+    table, special, tekken_audio = read_tekken(ckpt.file("tekken.json"), text["vocab_size"])
+    delay_ms = int(tekken_audio.get("transcription_delay_ms", 480))
     with stage("audio encoder graph"):
-        build_encoder(out / "audio_encoder_step.onnx", ckpt, cfg, formats["encoder"], formats["adapter"], stage.bar).save()
+        build_encoder(out / "audio_encoder_step.onnx", ckpt, cfg, formats["encoder"], formats["adapter"], stage.bar,
+                      kv).save()
     with stage("decoder graph"):
         decoder = build_decoder(out / "decoder_step.onnx", ckpt, cfg, formats["decoder"], formats["lm_head"], stage.bar)
         decoder.save()
     with stage("tables"):
-        np.save(out / "mel_filters.npy", mel_filters)
+        np.save(out / "mel_filters.npy", _mel_filters(audio["num_mel_bins"]))
         np.save(out / "ada_scales.npy", ada_scales(ckpt, SUPPORTED_DELAYS_MS, text["hidden_size"], text["num_hidden_layers"]))
         np.savez(out / "tokenizer.npz", **table.arrays())
 
@@ -57,16 +74,7 @@ def export(ckpt: Checkpoint, out: Path, preset: str, stage, sample_audio: np.nda
     }
     model_cfg = _model_config(cfg, tekken_audio, special, delay_ms, formats, decoder.locations, preset)
     source = {"checkpoint": ckpt.source, "revision": ckpt.revision, "model_type": cfg["model_type"]}
-    write_manifest(out, FAMILY, source, preset, graphs, model_cfg)
-
-    with stage("validation against transformers"):
-        report = compare(expected, validate.run_bundle(out, clip, delay_ms), special["eos"])
-        report.update(delay_ms=delay_ms, clip_seconds=len(clip) / 16000,
-                      clip="--sample-audio" if sample_audio is not None else "built-in synthetic signal")
-        (out / "validation.json").write_text(json.dumps(report, indent=1) + "\n")
-        manifest = write_manifest(out, FAMILY, source, preset, graphs, model_cfg | {"validation": "validation.json"})
-        check(report, preset)
-    return manifest
+    return write_manifest(out, FAMILY, source, preset, graphs, model_cfg)
 
 
 def _mel_filters(n_mels: int) -> np.ndarray:

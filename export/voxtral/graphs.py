@@ -11,8 +11,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..graph import FLOAT, FLOAT16, INT32, INT64, GraphBuilder
-from ..layers import CACHE, apply_rope, attention, each, last_position, linear, lm_head, rms_norm, rope_tables, swiglu, tail
+from ..graph import FLOAT, FLOAT16, INT64, GraphBuilder
+from ..layers import (
+    SHARED_KV,
+    apply_rope,
+    each,
+    fused_linear,
+    last_position,
+    linear,
+    lm_head,
+    rms_norm,
+    rope_tables,
+    swiglu,
+    tail,
+)
 from ..quantize import WeightFormat
 
 def inv_freq(config: dict) -> np.ndarray:
@@ -21,32 +33,23 @@ def inv_freq(config: dict) -> np.ndarray:
     return (1.0 / theta ** (np.arange(0, dim, 2, dtype=np.float32) / dim)).astype(np.float32)
 
 
-def _cache_io(g: GraphBuilder, layers: int, kv_heads: int, head_dim: int, elem) -> None:
-    g.input("seqlens_k", INT32, [1])
-    g.input("total_sequence_length", INT32, [])
-    for i in range(layers):
-        for kind in ("key", "value"):
-            g.input(f"past_{kind}.{i}", elem, [1, kv_heads, "cache_len", head_dim])
-            g.output(f"present_{kind}.{i}", f"present_{kind}.{i}", elem, [1, kv_heads, "cache_len", head_dim])
-
-
-def _attention_block(g, h, w, cfg, index, fmt, cos, sin, norm_name) -> str:
+def _attention_block(g, h, w, cfg, index, fmt, cos, sin, norm_name, kv) -> str:
     """Pre-norm self-attention with residual. Biases are used where the checkpoint has them."""
     heads, hd = cfg["num_attention_heads"], cfg["head_dim"]
     kv_heads = cfg.get("num_key_value_heads", heads)
     p = f"layers.{index}"
     x = rms_norm(g, h, f"{p}.{norm_name}", w(f"{p}.{norm_name}.weight"), cfg["rms_norm_eps"], fmt.dtype)
 
-    def proj(name, x):
-        return linear(g, x, f"{p}.self_attn.{name}", w(f"{p}.self_attn.{name}.weight"), w.optional(f"{p}.self_attn.{name}.bias"), fmt)
+    a = f"{p}.self_attn"
+    q, k, v = fused_linear(g, x, f"{a}.qkv_proj", [w(f"{a}.{n}_proj.weight") for n in "qkv"],
+                           [w.optional(f"{a}.{n}_proj.bias") for n in "qkv"], fmt)
+    q, k = apply_rope(g, q, cos, sin, heads, hd), apply_rope(g, k, cos, sin, kv_heads, hd)
+    out = kv.attend(g, q, k, v, index, heads, kv_heads, cfg["sliding_window"])
+    return g.op("Add", h, linear(g, out, f"{a}.o_proj", w(f"{a}.o_proj.weight"), w.optional(f"{a}.o_proj.bias"), fmt))
 
-    q = apply_rope(g, proj("q_proj", x), cos, sin, heads, hd)
-    k = apply_rope(g, proj("k_proj", x), cos, sin, kv_heads, hd)
-    out = attention(g, q, k, proj("v_proj", x), index, heads, kv_heads, cfg["sliding_window"], CACHE)
-    return g.op("Add", h, proj("o_proj", out))
 
-
-def build_encoder(path, ckpt, config: dict, fmt: WeightFormat, adapter_fmt: WeightFormat, progress=None) -> GraphBuilder:
+def build_encoder(path, ckpt, config: dict, fmt: WeightFormat, adapter_fmt: WeightFormat, progress=None,
+                  kv=SHARED_KV) -> GraphBuilder:
     """audio_encoder_step: conv stem with its states, the causal encoder layers, 4x stacking, adapter."""
     cfg = config["audio_config"]
     w = ckpt.scope("audio_tower.")
@@ -57,7 +60,7 @@ def build_encoder(path, ckpt, config: dict, fmt: WeightFormat, adapter_fmt: Weig
     state1 = g.input("conv1_state", elem, [1, n_mels, 2])
     state2 = g.input("conv2_state", elem, [1, hidden, 1])
     positions = g.input("position_ids", INT64, [1, "frames"])
-    _cache_io(g, layers, cfg["num_attention_heads"], cfg["head_dim"], elem)
+    kv.declare(g, layers, cfg["num_attention_heads"], cfg["head_dim"], elem)
 
     # Causal convs: the states are the left context (2 mel frames, 1 conv1 frame) the chunk needs.
     x1 = g.op("Concat", state1, mel, axis=2)
@@ -70,7 +73,7 @@ def build_encoder(path, ckpt, config: dict, fmt: WeightFormat, adapter_fmt: Weig
     h = g.op("Transpose", h2, perm=[0, 2, 1])
     cos, sin = rope_tables(g, positions, inv_freq(cfg), fmt.dtype)
     for i in each(range(layers), progress, "encoder layers"):
-        h = _attention_block(g, h, w, cfg, i, fmt, cos, sin, "self_attn_layer_norm")
+        h = _attention_block(g, h, w, cfg, i, fmt, cos, sin, "self_attn_layer_norm", kv)
         x = rms_norm(g, h, f"layers.{i}.final_layer_norm", w(f"layers.{i}.final_layer_norm.weight"), cfg["rms_norm_eps"], fmt.dtype)
         h = g.op("Add", h, swiglu(g, x, f"layers.{i}.mlp", w, fmt))
     h = rms_norm(g, h, "norm", w("norm.weight"), cfg["rms_norm_eps"], fmt.dtype)
@@ -104,11 +107,11 @@ def build_decoder(path, ckpt, config: dict, fmt: WeightFormat, head_fmt: WeightF
     h = g.input("inputs_embeds", elem, [1, "tokens", hidden])
     positions = g.input("position_ids", INT64, [1, "tokens"])
     ada_scale = g.input("ada_scale", elem, [layers, hidden])
-    _cache_io(g, layers, cfg["num_key_value_heads"], cfg["head_dim"], elem)
+    SHARED_KV.declare(g, layers, cfg["num_key_value_heads"], cfg["head_dim"], elem)
 
     cos, sin = rope_tables(g, positions, inv_freq(cfg), fmt.dtype)
     for i in each(range(layers), progress, "decoder layers"):
-        h = _attention_block(g, h, w, cfg, i, fmt, cos, sin, "input_layernorm")
+        h = _attention_block(g, h, w, cfg, i, fmt, cos, sin, "input_layernorm", SHARED_KV)
         x = rms_norm(g, h, f"layers.{i}.post_attention_layernorm", w(f"layers.{i}.post_attention_layernorm.weight"),
                      cfg["rms_norm_eps"], fmt.dtype)
         x = g.op("Mul", x, g.op("Gather", ada_scale, g.const(i, np.int64), axis=0))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 
 from voxedge.tokenizer import TokenTable
 
@@ -15,7 +16,7 @@ SPECIAL_NAMES = {"bos": "<s>", "eos": "</s>", "streaming_pad": "[STREAMING_PAD]"
 def read_tekken(path, vocab_size: int) -> tuple[TokenTable, dict, dict]:
     """(table, special ids, the file's audio section). Ids below the special count decode to nothing;
     id n_special + r is the bytes of vocabulary rank r (spec 5.6)."""
-    tekken = json.loads(open(path, encoding="utf-8").read())
+    tekken = json.loads(Path(path).read_text(encoding="utf-8"))
     n_special = tekken["config"]["default_num_special_tokens"]
     if tekken["config"]["default_vocab_size"] != vocab_size:
         raise ExportError(f"{path}: vocabulary of {tekken['config']['default_vocab_size']} tokens, the model has {vocab_size}")

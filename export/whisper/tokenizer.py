@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from voxedge.tokenizer import TokenTable
 
@@ -37,7 +38,7 @@ def byte_decoder() -> dict[str, int]:
 def read_tokenizer(path, vocab_size: int) -> tuple[TokenTable, dict, dict]:
     """(table, special ids, language -> token id). Every added token (specials, languages,
     timestamps) decodes to nothing."""
-    spec = json.loads(open(path, encoding="utf-8").read())
+    spec = json.loads(Path(path).read_text(encoding="utf-8"))
     to_byte = byte_decoder()
     pieces = [b""] * vocab_size
     special = [True] * vocab_size

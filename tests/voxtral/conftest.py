@@ -1,16 +1,12 @@
-"""A tiny random Voxtral Realtime checkpoint, exported once per test session in every preset.
-
-Windows are small (encoder 12 frames, decoder 16 tokens) so both KV caches wrap within seconds.
-transformers is the oracle throughout.
-"""
+"""Voxtral Realtime tests: the tiny random checkpoint and its bundles (tests/conftest.py), transformers
+as the oracle, and clips. Windows are small (12 encoder frames, 16 tokens) so both caches wrap."""
 
 import numpy as np
 import pytest
 
 pytest.importorskip("torch", reason="the Voxtral oracle is transformers on torch")
 
-from export.__main__ import main as export_main  # noqa: E402
-from export.voxtral import reference, tiny  # noqa: E402
+from export.voxtral import reference  # noqa: E402
 from tests.conftest import SENTENCES, synthesize  # noqa: E402
 from voxedge.audio import load_audio  # noqa: E402
 
@@ -18,25 +14,8 @@ PRESETS = ("fp32", "fp16", "int8", "int4")
 
 
 @pytest.fixture(scope="session")
-def tiny_checkpoint(tmp_path_factory):
-    return tiny.build(tmp_path_factory.mktemp("voxtral-tiny"), seed=0)
-
-
-@pytest.fixture(scope="session")
 def hf_model(tiny_checkpoint):
     return reference.load_model(tiny_checkpoint)
-
-
-@pytest.fixture(scope="session")
-def bundles(tiny_checkpoint, tmp_path_factory):
-    """preset -> bundle directory, built through the exporter's command line."""
-    root = tmp_path_factory.mktemp("voxtral-bundles")
-    built = {}
-    for preset in PRESETS:
-        out = root / preset
-        assert export_main([str(tiny_checkpoint), "--out", str(out), "--quant", preset]) == 0
-        built[preset] = out
-    return built
 
 
 @pytest.fixture(scope="session")

@@ -154,4 +154,4 @@ def test_info_prints_what_a_bundle_holds(bundles, capsys):
     assert main(["info", str(bundles["int4"]), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["graphs"]["decoder_step"]["quantization"] == "int4"
-    assert summary["graphs"]["audio_encoder_step"]["quantization"] == "int8"
+    assert summary["graphs"]["audio_encoder_step"]["quantization"] == "int8-dynamic"

@@ -1,0 +1,182 @@
+"""Voxtral Mini 4B Realtime at its real size (random weights) through voxedge's engine, against the
+memory-bandwidth floor measured in the same process.
+
+    voxedge bench voxtral [--presets int4,int8]      (or python -m benchmarks.voxtral_real)
+
+Per preset, in a fresh process: load the bundle, first-token latency (the prompt's prefill), then
+in three rounds, each with its own bandwidth measurement: steady 80 ms steps with the encoder KV
+window full (750 frames) and a 30 s decoder context (375 tokens), split into encoder, decoder and
+everything outside onnxruntime; the encoder with 4 and 8 steps per call; and the straightforward
+concat-KV encoder for comparison. Medians over the rounds are reported. Bundles are built
+once into benchmarks/.cache (int4 3.3 GB, int8 5 GB on disk).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+CACHE = Path(__file__).parent / ".cache"
+CONTEXT = 375  # decoder tokens in context: 30 s of audio
+STEPS = 24  # measured steps per setting (medians reported)
+
+
+def build(preset: str) -> Path:
+    """The real-size bundle for `preset` (built once), plus the concat-KV encoder baseline beside it."""
+    from export.__main__ import Stages
+    from export.quantize import PRESETS
+    from export.voxtral import write_bundle
+    from export.voxtral.graphs import build_encoder
+
+    from .concat_kv import ConcatKV
+    from .random_voxtral import RandomCheckpoint
+
+    out = CACHE / f"voxtral-real-{preset}"
+    if (out / "manifest.json").exists() and (out / "audio_encoder_concat.onnx").exists():
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt = RandomCheckpoint(CACHE / "random-checkpoint")
+    stages = Stages()
+    write_bundle(ckpt, out, preset, stages)
+    with stages("concat-KV encoder baseline"):
+        formats = PRESETS[preset]
+        build_encoder(out / "audio_encoder_concat.onnx", ckpt, ckpt.config, formats["encoder"], formats["adapter"],
+                      stages.bar, ConcatKV(ckpt.config["audio_config"]["head_dim"])).save()
+    return out
+
+
+def measure(bundle: Path, rounds: int = 3) -> dict:
+    """Median figures over `rounds`; each round measures the bandwidth next to its own steps."""
+    import voxedge
+    from voxedge.bench.bandwidth import read_bandwidth
+    from voxedge.bench.device import machine
+    from voxedge.bench.floor import step_bytes
+
+    start = time.perf_counter()
+    model = voxedge.load(bundle, verify=False)
+    result = {"preset": model.bundle.manifest["quantization"], "machine": machine(),
+              "bundle_gb": round(model.bundle.size_bytes() / 1e9, 2), "load_s": round(time.perf_counter() - start, 1),
+              "resident_after_load_gb": round(_resident_gb(), 2), "rounds": rounds}
+    audio = (0.1 * np.random.default_rng(0).standard_normal(16000 * 60)).astype(np.float32)
+    first = []
+    stream = model.stream(480, on_step=lambda *_: first.append(time.perf_counter()))
+    start = time.perf_counter()
+    stream.feed(audio[: model.padding.first_chunk(6)])
+    result["first_token_ms"] = round((first[0] - start) * 1e3, 1)
+
+    samples = []
+    for _ in range(rounds):
+        row = {"bandwidth_gb_s": read_bandwidth(0.5, repeats=3), **steady_steps(model, audio, 1)}
+        row.update({f"encoder_ms_batch_{b}": steady_steps(model, audio, b)["encoder_ms"] for b in (4, 8)})
+        row["concat_encoder_ms"] = concat_encoder_ms(bundle, model)
+        samples.append(row)
+    median = {key: round(float(np.median([r[key] for r in samples])), 3) for key in samples[0]}
+    bandwidth = median.pop("bandwidth_gb_s")
+    result.update(bandwidth_gb_s=round(bandwidth, 1), **{k: v for k, v in median.items() if not k.startswith("encoder_ms_b")})
+    result["encoder_ms_per_step_by_batch"] = {1: median["encoder_ms"], 4: median["encoder_ms_batch_4"],
+                                              8: median["encoder_ms_batch_8"]}
+    floor = step_bytes(result["preset"], CONTEXT)
+    result["floor_ms"] = {k: round(v / bandwidth / 1e6, 1) for k, v in floor.items()}
+    result["ratio_to_floor"] = {
+        "decoder": round(result["decoder_ms"] / result["floor_ms"]["decoder"], 2),
+        "encoder": round(result["encoder_ms"] / result["floor_ms"]["encoder"], 2),
+        "step": round(result["step_ms"] / result["floor_ms"]["total"], 2),
+    }
+    batches = result["encoder_ms_per_step_by_batch"]
+    best = min(batches, key=batches.get)
+    result["encoder_speedup_vs_concat"] = round(result["concat_encoder_ms"] / batches[best], 2)
+    result["encoder_speedup_vs_concat_batch"] = best
+    result["resident_at_end_gb"] = round(_resident_gb(), 2)
+    result["peak_rss_gb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
+    return result
+
+
+def _resident_gb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**30
+
+
+def steady_steps(model, audio: np.ndarray, encoder_batch: int) -> dict:
+    """Median per-80-ms-step costs with both caches at the benchmark's context (values are random:
+    the cost of attention depends on how many positions there are, not on what they hold)."""
+    stream = model.stream(480, encoder_batch=encoder_batch)
+    chunk = model.padding.first_chunk(6)
+    stream.feed(audio[:chunk])  # the prefill
+    enc, dec = stream._encoder, stream._decoder
+    for cache, length in ((enc.cache, model.config["encoder"]["window"] - 1), (dec.cache, CONTEXT)):
+        cache.reserve(length - cache.length)  # grow the buffers, then pretend they are that full
+        cache.length = length
+    walls, encs, decs = [], [], []
+    block = 1280 * encoder_batch
+    position = chunk
+    for _ in range(max(STEPS // encoder_batch, 3)):
+        e0, d0, t0 = enc.seconds, dec.seconds, time.perf_counter()
+        stream.feed(audio[position : position + block])
+        walls.append((time.perf_counter() - t0) / encoder_batch)
+        encs.append((enc.seconds - e0) / encoder_batch)
+        decs.append((dec.seconds - d0) / encoder_batch)
+        position += block
+        dec.cache.length = CONTEXT  # the encoder cache compacts on its own, as in a live stream
+    outside = [w - e - d for w, e, d in zip(walls, encs, decs)]  # per step, then the median
+    step, e, d, out = (float(np.median(x)) * 1e3 for x in (walls, encs, decs, outside))
+    return {"step_ms": step, "encoder_ms": e, "decoder_ms": d, "outside_onnxruntime_ms": out,
+            "outside_onnxruntime_share": out / step}
+
+
+def concat_encoder_ms(bundle: Path, model) -> float:
+    """One 80 ms step of the concat-KV encoder at a full window: past in, grown present out, trimmed."""
+    from voxedge.runtime import RuntimeOptions, create_session
+
+    from .concat_kv import window_mask
+
+    cfg = model.config["encoder"]
+    session = create_session(bundle / "audio_encoder_concat.onnx", RuntimeOptions())
+    keep = cfg["window"] - 1
+    past = [np.zeros((1, cfg["heads"], keep, cfg["head_dim"]), np.float32) for _ in range(2 * cfg["layers"])]
+    names = [f"past_{kind}.{i}" for i in range(cfg["layers"]) for kind in ("key", "value")]
+    outputs = [o.name for o in session.get_outputs()]
+    conv1, conv2 = np.zeros((1, 128, 2), np.float32), np.zeros((1, cfg["hidden"], 1), np.float32)
+    mel = np.zeros((1, 128, 8), np.float32)
+    times, position = [], 10_000
+    for _ in range(STEPS):
+        positions = np.arange(position, position + 4)
+        feeds = {"mel": mel, "conv1_state": conv1, "conv2_state": conv2, "position_ids": positions[None],
+                 "attention_mask": window_mask(positions, np.arange(position - keep, position + 4), cfg["window"]),
+                 **dict(zip(names, past))}
+        start = time.perf_counter()
+        result = dict(zip(outputs, session.run(None, feeds)))
+        past = [result[n.replace("past", "present")][:, :, -keep:] for n in names]
+        times.append(time.perf_counter() - start)
+        position += 4
+    return float(np.median(times)) * 1e3
+
+
+def run(presets, out: Path | None = None) -> list[dict]:
+    results = []
+    for preset in presets:
+        bundle = build(preset)
+        # a fresh process per preset: its peak RSS and caches are its own
+        output = subprocess.run([sys.executable, "-m", "benchmarks.voxtral_real", "--measure", str(bundle)],
+                                check=True, capture_output=True, text=True).stdout
+        results.append(json.loads(output))
+        print(json.dumps(results[-1]), file=sys.stderr)
+    return results
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--presets", default="int4,int8")
+    parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    print(json.dumps(measure(args.measure) if args.measure else run(args.presets.split(",")), indent=1))
+
+
+if __name__ == "__main__":
+    main()
