@@ -135,11 +135,12 @@ class Stream:
             stacklevel=3,
         )
 
-    @staticmethod
-    def _tag_drops(events: list[Event], dropped: int) -> list[Event]:
+    def _tag_drops(self, events: list[Event], dropped: int) -> list[Event]:
+        """The first event of the block carries the drop count (an empty partial one if none came)."""
         if not dropped:
             return events
         if not events:
-            return [Event("partial", "", 0.0, 0.0, (), dropped)]
+            now = self.clock.seconds(self.stats.samples_in)
+            return [Event("partial", "", now, now, (), dropped)]
         first = events[0]
         return [Event(first.kind, first.text, first.start, first.end, first.words, dropped)] + events[1:]

@@ -40,7 +40,7 @@ def run(args) -> int:
 
         render(args.out)
     if args.json:
-        print(json.dumps({k: v for k, v in results.items()}, indent=1))
+        print(json.dumps(results, indent=1))
     else:
         for name, result in results.items():
             print(result["text"] if name == "device" else f"{name}: {json.dumps(result)}")
