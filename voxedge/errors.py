@@ -27,3 +27,7 @@ class DependencyError(VoxedgeError, ImportError):
 
 class UnsupportedError(VoxedgeError):
     """A request that the bundle or this version of voxedge does not support (e.g. an unknown delay)."""
+
+
+class OptionError(VoxedgeError, ValueError):
+    """An option has a value of the wrong type or out of range (e.g. `beam_size=0`)."""

@@ -1,0 +1,28 @@
+"""`voxedge bench`: measured figures, and what this device can run live."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def register(sub) -> None:
+    p = sub.add_parser("bench", help="measure speed on this machine",
+                       description="Benchmarks: real-size Voxtral step cost against the memory-bandwidth floor, "
+                       "the tiny-model path against transformers, Whisper against faster-whisper, and a "
+                       "plain-words verdict on what this device can run live (docs/performance.md).")
+    p.add_argument("suites", nargs="*", metavar="SUITE",
+                   help="voxtral (real-size graphs, random weights), tiny (vs transformers), whisper "
+                   "(vs faster-whisper), all; default: the device verdict only")
+    p.add_argument("--device", action="store_true", help="measure this machine and say what it can run live")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON on stdout")
+    p.add_argument("--out", type=Path, default=Path("benchmarks/results"),
+                   help="where to write JSON results and the chart (default: benchmarks/results)")
+    p.add_argument("--repeats", type=int, default=5, help="timed runs per figure; medians are reported")
+    p.add_argument("--presets", default="int4,int8", help="voxtral suite: presets to build at real size")
+    p.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    from ..bench import run as run_bench
+
+    return run_bench(args)

@@ -1,0 +1,144 @@
+"""Every knob voxedge has, in frozen records with their defaults and units (as openai/whisper's
+`DecodingOptions`). The API, the CLI and the server all build the same records, and each engine says
+which fields it supports: a field a family does not support, set to anything but its default,
+raises `UnsupportedError` naming it.
+
+    model.transcribe("a.wav", language="fr", beam_size=5)          # fields as keywords
+    model.transcribe("a.wav", TranscribeOptions(language="fr"))     # or a record
+    model.stream(delay_ms=960, vad=True)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+from dataclasses import dataclass, field
+
+from .errors import OptionError, UnsupportedError
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """How graphs run. `providers` in priority order; CPU is always the last resort."""
+
+    providers: tuple[str, ...] = ("cpu",)
+    threads: int | None = None  # intra-op threads; None = one per core
+
+    def __post_init__(self):
+        _check_int(self, "threads", 1, 4096, optional=True)
+
+
+@dataclass(frozen=True)
+class Keyterm:
+    """A word or phrase the transcript should get right, and how hard to push for it (logit units)."""
+
+    text: str
+    weight: float = 2.0
+
+
+@dataclass(frozen=True)
+class VadOptions:
+    """Silero VAD, with faster-whisper's `VadOptions` meanings and defaults."""
+
+    threshold: float = 0.5  # speech probability above which a 32 ms frame is speech
+    neg_threshold: float | None = None  # below which it is silence again (default threshold - 0.15)
+    min_speech_duration_ms: int = 0
+    max_speech_duration_s: float = float("inf")
+    min_silence_duration_ms: int = 2000
+    speech_pad_ms: int = 400
+
+
+@dataclass(frozen=True)
+class _Common:
+    """Fields shared by files and live streams."""
+
+    language: str | None = None  # None: detected (multilingual Whisper) or the model's only language
+    task: str = "transcribe"  # or "translate" (to English; multilingual Whisper)
+    delay_ms: int | None = None  # Voxtral: None = the bundle's default delay
+    keyterms: tuple[Keyterm, ...] = ()
+
+    def __post_init__(self):
+        if self.task not in ("transcribe", "translate"):
+            raise OptionError(f"task must be 'transcribe' or 'translate', not {self.task!r}")
+        if self.language is not None and not isinstance(self.language, str):
+            raise OptionError(f"language must be a language code such as 'en', or None to detect; got {self.language!r}")
+        _check_int(self, "delay_ms", 0, 10_000, optional=True)
+        terms = tuple(Keyterm(t) if isinstance(t, str) else t for t in self.keyterms)
+        if not all(isinstance(t, Keyterm) and t.text.strip() for t in terms):
+            raise OptionError("keyterms must be non-empty strings or voxedge.Keyterm records")
+        object.__setattr__(self, "keyterms", terms)
+
+
+@dataclass(frozen=True)
+class TranscribeOptions(_Common):
+    """Files and arrays. Decoding fields have faster-whisper's meanings and defaults."""
+
+    encoder_batch: int = 4  # Voxtral: 80 ms steps encoded per call
+    beam_size: int = 1
+    patience: float = 1.0
+    length_penalty: float = 1.0
+    temperature: tuple[float, ...] = (0.0,)  # tried in turn while a window fails the thresholds below
+    compression_ratio_threshold: float | None = 2.4
+    log_prob_threshold: float | None = -1.0
+    no_speech_threshold: float | None = 0.6
+    initial_prompt: str | None = None
+    condition_on_previous_text: bool = True
+    vad_filter: bool = False
+    vad: VadOptions = field(default_factory=VadOptions)
+
+    def __post_init__(self):
+        super().__post_init__()
+        _check_int(self, "encoder_batch", 1, 64)
+        _check_int(self, "beam_size", 1, 64)
+        temperature = self.temperature
+        if isinstance(temperature, numbers.Real):
+            temperature = (temperature,)
+        object.__setattr__(self, "temperature", tuple(float(t) for t in temperature))
+
+
+@dataclass(frozen=True)
+class StreamOptions(_Common):
+    """Live streams."""
+
+    encoder_batch: int = 1  # Voxtral: > 1 is cheaper per step and (n - 1) x 80 ms later
+    step_ms: int = 1000  # Whisper: audio between two hypotheses
+    vad: bool = False  # skip audio that Silero VAD calls silence
+    vad_options: VadOptions = field(default_factory=VadOptions)
+    endpoint_ms: int = 800  # silence after speech that closes an utterance
+
+    def __post_init__(self):
+        super().__post_init__()
+        _check_int(self, "encoder_batch", 1, 64)
+        _check_int(self, "step_ms", 80, 30_000)
+        _check_int(self, "endpoint_ms", 80, 600_000)
+
+
+def build(cls, options, fields: dict, supported: frozenset[str], family: str):
+    """`options` (a record of `cls` or None) with `fields` applied, checked against what the family
+    supports. Every mistake a caller can make becomes a VoxedgeError."""
+    if options is None:
+        options = cls()
+    elif not isinstance(options, cls):
+        raise OptionError(f"expected a {cls.__name__} (or keyword options), got {type(options).__name__} {options!r}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(fields) - names)
+    if unknown:
+        raise UnsupportedError(f"unknown option {unknown[0]!r}; {cls.__name__} has: {', '.join(sorted(names))}")
+    try:
+        options = dataclasses.replace(options, **fields)
+    except (TypeError, ValueError) as exc:
+        raise OptionError(f"invalid option: {exc}") from None
+    defaults = cls()
+    for name in sorted(names - supported):
+        if getattr(options, name) != getattr(defaults, name):
+            raise UnsupportedError(f"option {name!r} is not supported by {family} models")
+    return options
+
+
+def _check_int(record, name: str, low: int, high: int, optional: bool = False) -> None:
+    value = getattr(record, name)
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not low <= value <= high:
+        raise OptionError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
+    object.__setattr__(record, name, int(value))
