@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from export.voxtral.tiny import write_tekken
-from voxedge.bench.floor import REAL_SIZE
+from benchmarks.floor import REAL_SIZE
 
 
 def hf_config(size=REAL_SIZE) -> dict:

@@ -31,7 +31,7 @@ def run(repeats: int = 5) -> dict:
 
     def ours():
         tokens = []
-        stream = model.stream(480, on_step=lambda token, *_: tokens.append(token))
+        stream = model.stream(delay_ms=480, on_step=lambda token, *_: tokens.append(token))
         stream.feed(clip)
         stream.close()
         return tokens

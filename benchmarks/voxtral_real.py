@@ -57,7 +57,7 @@ def measure(bundle: Path, rounds: int = 3) -> dict:
     import voxedge
     from voxedge.bench.bandwidth import read_bandwidth
     from voxedge.bench.device import machine
-    from voxedge.bench.floor import step_bytes
+    from benchmarks.floor import step_bytes
 
     start = time.perf_counter()
     model = voxedge.load(bundle, verify=False)
@@ -66,7 +66,7 @@ def measure(bundle: Path, rounds: int = 3) -> dict:
               "resident_after_load_gb": round(_resident_gb(), 2), "rounds": rounds}
     audio = (0.1 * np.random.default_rng(0).standard_normal(16000 * 60)).astype(np.float32)
     first = []
-    stream = model.stream(480, on_step=lambda *_: first.append(time.perf_counter()))
+    stream = model.stream(delay_ms=480, on_step=lambda *_: first.append(time.perf_counter()))
     start = time.perf_counter()
     stream.feed(audio[: model.padding.first_chunk(6)])
     result["first_token_ms"] = round((first[0] - start) * 1e3, 1)
@@ -106,10 +106,10 @@ def _resident_gb() -> float:
 def steady_steps(model, audio: np.ndarray, encoder_batch: int) -> dict:
     """Median per-80-ms-step costs with both caches at the benchmark's context (values are random:
     the cost of attention depends on how many positions there are, not on what they hold)."""
-    stream = model.stream(480, encoder_batch=encoder_batch)
+    stream = model.stream(delay_ms=480, encoder_batch=encoder_batch)
     chunk = model.padding.first_chunk(6)
     stream.feed(audio[:chunk])  # the prefill
-    enc, dec = stream._encoder, stream._decoder
+    enc, dec = stream.engine._encoder, stream.engine._decoder
     for cache, length in ((enc.cache, model.config["encoder"]["window"] - 1), (dec.cache, CONTEXT)):
         cache.reserve(length - cache.length)  # grow the buffers, then pretend they are that full
         cache.length = length
@@ -132,7 +132,8 @@ def steady_steps(model, audio: np.ndarray, encoder_batch: int) -> dict:
 
 def concat_encoder_ms(bundle: Path, model) -> float:
     """One 80 ms step of the concat-KV encoder at a full window: past in, grown present out, trimmed."""
-    from voxedge.runtime import RuntimeOptions, create_session
+    from voxedge.options import RuntimeOptions
+    from voxedge.runtime import create_session
 
     from .concat_kv import window_mask
 

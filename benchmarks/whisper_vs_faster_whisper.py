@@ -22,7 +22,7 @@ def corpus() -> list:
     """[(audio, reference text)]: the two real recordings, and espeak-ng sentences when it is installed."""
     from export.whisper.offline import recording
     from voxedge.audio import load_audio
-    from voxedge.bench.corpus import RECORDINGS, SENTENCES
+    from benchmarks.corpus import RECORDINGS, SENTENCES
 
     items = [(load_audio(recording(name)), text) for name, text in RECORDINGS.items()]
     if shutil.which("espeak-ng"):
@@ -39,7 +39,7 @@ def run(repeats: int = 3) -> dict:
 
     import voxedge
     from export.whisper.offline import main as build_offline, shipped_model_dir
-    from voxedge.bench.wer import corpus_wer
+    from benchmarks.wer import corpus_wer
 
     clips = corpus()
     audio_seconds = sum(len(a) for a, _ in clips) / 16000
@@ -53,7 +53,7 @@ def run(repeats: int = 3) -> dict:
         ours = voxedge.load(bundle, threads=threads)
         theirs = FasterWhisper(str(shipped_model_dir()), device="cpu", compute_type=compute_type, cpu_threads=threads)
         systems = {
-            "voxedge": lambda audio: "".join(s.text for s in ours.transcribe(audio)),
+            "voxedge": lambda audio: "".join(s.text for s in ours.transcribe(audio, sample_rate=16000)),
             "faster_whisper": lambda audio: "".join(s.text for s in theirs.transcribe(
                 audio, beam_size=1, temperature=0.0, vad_filter=False)[0]),
         }
@@ -74,7 +74,7 @@ def run(repeats: int = 3) -> dict:
 
 def _live(bundle, clips, references, audio_seconds) -> dict:
     import voxedge
-    from voxedge.bench.wer import corpus_wer
+    from benchmarks.wer import corpus_wer
 
     model = voxedge.load(bundle)
     start, texts = time.perf_counter(), []

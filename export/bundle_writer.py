@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from voxedge import __version__
-from voxedge.bundle import FORMAT, FORMAT_VERSION, MANIFEST, sha256_file
+from voxedge.bundle import FORMAT, FORMAT_VERSION, MANIFEST, manifest_checksum, sha256_file
 
 
 def write_manifest(out: Path, family: str, source: dict, quantization: str, graphs: dict, model: dict) -> dict:
@@ -27,6 +27,7 @@ def write_manifest(out: Path, family: str, source: dict, quantization: str, grap
         "model": model,
         "files": files,
     }
+    manifest["checksum"] = manifest_checksum(manifest)
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest
 

@@ -11,8 +11,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from voxedge.bench.floor import PRESET_FORMATS
-
 
 @dataclass(frozen=True)
 class WeightFormat:
@@ -39,23 +37,32 @@ INT8_DYNAMIC = WeightFormat(bits=8, dynamic=True)
 
 BY_LABEL = {f.label: f for f in (FP32, FP16, INT8, INT4, INT8_DYNAMIC)}
 
+# Weight format of each role (roles: see PRESETS below), per preset; benchmarks/floor.py counts bytes from it.
+PRESET_FORMATS = {
+    "fp32": {"encoder": "fp32", "adapter": "fp32", "decoder": "fp32", "lm_head": "fp32"},
+    "fp16": {"encoder": "fp16", "adapter": "fp16", "decoder": "fp16", "lm_head": "fp16"},
+    "int8": {"encoder": "int8-dynamic", "adapter": "int8-dynamic", "decoder": "int8", "lm_head": "int8"},
+    # 4 bits only where the bytes are (the decoder's linears); the embedding/LM head, encoder and
+    # adapter stay at 8 bits, as ports measured all-4-bit variants to lose accuracy. The encoder's
+    # 8 bits are per-channel weights with activations quantized per call: 2x faster when several
+    # steps are encoded at once (INT8_DYNAMIC above).
+    "int4": {"encoder": "int8-dynamic", "adapter": "int8-dynamic", "decoder": "int4", "lm_head": "int8"},
+}
+
 # preset -> role -> format. Roles: "encoder" (audio encoder linears), "adapter" (projector), "decoder"
-# (decoder linears), "lm_head" (also the token embedding table at run time). The table lives in
-# voxedge.bench.floor, beside the per-step byte counts the benchmarks derive from it.
+# (decoder linears), "lm_head" (also the token embedding table at run time).
 PRESETS = {preset: {role: BY_LABEL[label] for role, label in roles.items()} for preset, roles in PRESET_FORMATS.items()}
 
 
 def quantize_blockwise(weight: np.ndarray, fmt: WeightFormat) -> tuple[np.ndarray, np.ndarray]:
-    """A linear's weight [N=out, K=in] -> (packed uint8 [N, K/block, block*bits/8], scales float32 [N, K/block]).
-
-    Symmetric: value = (q - 2**(bits-1)) * scale, 4-bit values packed low nibble first.
-    """
+    """A linear's weight [N=out, K=in] -> (packed uint8 [N, ceil(K/block), block*bits/8], scales float32
+    [N, ceil(K/block)]). Symmetric: value = (q - 2**(bits-1)) * scale, 4-bit values packed low nibble
+    first; a K that is not a multiple of the block size ends in a zero-padded block (MatMulNBits reads
+    K from its attribute)."""
     from onnxruntime.capi._pybind_state import quantize_matmul_4bits, quantize_matmul_8bits
 
     n, k = weight.shape
-    if k % fmt.block_size:
-        raise ValueError(f"K={k} is not a multiple of the block size {fmt.block_size}")
-    blocks = k // fmt.block_size
+    blocks = -(-k // fmt.block_size)
     packed = np.zeros((n, blocks, fmt.block_size * fmt.bits // 8), np.uint8)
     scales = np.zeros((n, blocks), np.float32)
     zero_points = np.zeros((n, (blocks + 1) // 2 if fmt.bits == 4 else blocks), np.uint8)  # unused: symmetric
@@ -72,3 +79,19 @@ def quantize_per_channel(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     quantized = np.clip(np.rint(weight / scales[:, None]), -127, 127).astype(np.int8)
     return np.ascontiguousarray(quantized.T), scales.astype(np.float32)
 
+
+
+def check_shapes(preset: str, head_dims: dict, lm_head_hidden: int) -> None:
+    """Refuse, before any work, shapes the graphs cannot run: GroupQueryAttention needs head sizes that
+    are multiples of 8, and the runtime reads a block-quantized LM head as the token embedding table,
+    whose rows must be whole blocks."""
+    from .checkpoint import ExportError
+
+    odd = {name: dim for name, dim in head_dims.items() if dim % 8}
+    if odd:
+        raise ExportError(f"attention head size {odd} is not a multiple of 8, which onnxruntime's "
+                          "GroupQueryAttention requires; this checkpoint cannot be exported")
+    head = PRESETS[preset]["lm_head"]
+    if head.bits and lm_head_hidden % head.block_size:
+        raise ExportError(f"the hidden size {lm_head_hidden} is not a multiple of the {head.block_size}-value "
+                          f"blocks the {preset} preset quantizes the LM head with; export with --quant fp32 or fp16")

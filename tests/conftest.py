@@ -12,7 +12,7 @@ import pytest
 
 from voxedge.audio import load_audio
 
-from voxedge.bench.corpus import SENTENCES  # noqa: F401  (re-exported for the tests)
+from benchmarks.corpus import SENTENCES  # noqa: F401  (re-exported for the tests)
 
 
 def asset(name: str) -> str:

@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from voxedge.bench.floor import PRESET_FORMATS, parameters, step_bytes
+from benchmarks.floor import PRESET_FORMATS, parameters, step_bytes
 
 
 def test_byte_model_counts_the_real_model():
-    # VOXTRAL_REALTIME.md 6.1: 970.4 M encoder, 25.2 M adapter, 3031.5 M decoder, 402.7 M embedding (4.43 B);
+    # docs/voxtral.md, "The model": 970.4 M encoder, 25.2 M adapter, 3031.5 M decoder, 402.7 M embedding (4.43 B);
     # the byte model counts linear weights only (biases, norms and ada MLPs are under 0.2%).
     p = parameters()
     assert abs(p["encoder"] + p["convs"] - 970.4e6) / 970.4e6 < 0.002
@@ -29,7 +29,8 @@ def test_concat_kv_baseline_computes_what_the_shared_buffer_encoder_computes(tmp
     from export.voxtral import tiny
     from export.voxtral.graphs import build_encoder
     from voxedge.engines.kv_cache import CachedGraph, SlidingKVCache
-    from voxedge.runtime import RuntimeOptions, create_session
+    from voxedge.options import RuntimeOptions
+    from voxedge.runtime import create_session
 
     ckpt = Checkpoint(tiny.build(tmp_path / "ckpt"), "tiny")
     cfg = ckpt.config["audio_config"]

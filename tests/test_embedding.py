@@ -8,6 +8,7 @@ from onnx import TensorProto
 from export.graph import GraphBuilder
 from export.layers import lm_head
 from export.quantize import FP16, FP32, INT4, INT8
+from voxedge.config import EmbeddingSpec, Section
 from voxedge.engines.embedding import EmbeddingTable
 
 VOCAB, HIDDEN = 512, 96
@@ -35,7 +36,7 @@ def test_rows_match_what_onnxruntime_computes(tmp_path, fmt):
         spec.update(offset=g.locations["lm_head.qweight"][0], scales_offset=g.locations["lm_head.scales"][0])
     else:
         spec.update(offset=g.locations["lm_head.weight"][0])
-    table = EmbeddingTable(tmp_path / "head.onnx.data", spec)
+    table = EmbeddingTable(tmp_path / "head.onnx.data", EmbeddingSpec.parse(Section(spec | {"file": "x"}, "model.embedding")))
     rows = table(np.arange(VOCAB))
     probe = np.random.default_rng(1).standard_normal((1, HIDDEN)).astype(fmt.dtype)
     session = onnxruntime.InferenceSession(str(tmp_path / "head.onnx"))

@@ -11,7 +11,7 @@ from transformers.models.voxtral_realtime.feature_extraction_voxtral_realtime im
 )
 
 from export.voxtral.reference import padded_audio  # noqa: E402
-from voxedge.features import LogMelSpectrogram, StreamingLogMel, StreamingPadding, delay_tokens  # noqa: E402
+from voxedge.features import LogMelSpectrogram, StreamingLogMel, StreamingPadding  # noqa: E402
 
 HF_VOXTRAL = VoxtralRealtimeFeatureExtractor()
 PADDING = StreamingPadding()
@@ -69,12 +69,6 @@ def test_first_chunk_and_flush_pad_follow_the_spec_tables():
     # the first chunk yields exactly the prompt's frames: 8 per token for 33 + n_d tokens
     mel = StreamingLogMel(LogMelSpectrogram(HF_VOXTRAL.mel_filters, log_mel_max=1.5), left_pad=PADDING.left_pad)
     assert mel.feed(np.zeros(PADDING.first_chunk(6), np.float32)).shape[1] == 8 * 39
-
-
-def test_delay_validation():
-    assert delay_tokens(480, {80, 480, 2400}) == 6
-    with pytest.raises(Exception, match="choose one of: 80, 480, 2400"):
-        delay_tokens(500, {80, 480, 2400})
 
 
 @pytest.mark.parametrize("clip", ["espeak_clip", "noise_clip"])

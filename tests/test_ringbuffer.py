@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voxedge.errors import AudioError, BufferOverflowError
+from voxedge.errors import AudioError, BufferOverflowError, OptionError, VoxedgeError
 from voxedge.ringbuffer import RingBuffer
 
 
@@ -86,9 +86,9 @@ def test_write_validates_its_input():
     for bad in (np.zeros(3, np.float64), np.zeros((3, 1), np.float32), [0.0, 1.0]):
         with pytest.raises(AudioError, match="1-D float32"):
             ring.write(bad)
-    with pytest.raises(ValueError):
+    with pytest.raises(OptionError, match="capacity must be a positive"):
         RingBuffer(0)
-    with pytest.raises(ValueError):
+    with pytest.raises(OptionError, match="overflow must be one of"):
         RingBuffer(10, overflow="block")
 
 
@@ -139,3 +139,28 @@ def test_two_threads_every_sample_arrives_in_order_or_is_counted_dropped():
     assert delivered + dropped == ring.written == total
     assert dropped == ring.dropped and delivered == ring.delivered
     assert dropped > 0 and delivered > 0  # both paths were exercised
+
+
+def test_a_second_producer_writing_at_the_same_time_is_refused(monkeypatch):
+    # The ring's counters belong to one producer. A second thread that writes while the first is inside
+    # write() gets an error instead of silently corrupting the counters (millions of samples lost).
+    ring = RingBuffer(1000)
+    inside, release = threading.Event(), threading.Event()
+    original = RingBuffer._copy_in
+
+    def slow_copy(self, samples, slot):
+        inside.set()
+        release.wait(5)
+        original(self, samples, slot)
+
+    monkeypatch.setattr(RingBuffer, "_copy_in", slow_copy)
+    first = threading.Thread(target=ring.write, args=(np.ones(10, np.float32),))
+    first.start()
+    assert inside.wait(5)
+    with pytest.raises(VoxedgeError, match="two threads wrote to this ring buffer at once"):
+        ring.write(np.ones(10, np.float32))
+    release.set()
+    first.join()
+    monkeypatch.setattr(RingBuffer, "_copy_in", original)
+    ring.write(np.ones(5, np.float32))  # one producer at a time, from any thread, is fine
+    assert ring.written == 15 and ring.read().samples.size == 15

@@ -4,7 +4,20 @@ import json
 
 import pytest
 
-from voxedge.transcript import Segment, Transcript, Word, format_timestamp, render, to_json, to_srt, to_txt, to_vtt
+from voxedge.transcript import Segment, Transcript, Word
+from voxedge.writers import format_timestamp, render, to_json
+
+
+def to_srt(segments):
+    return render(Transcript(tuple(segments), 0.0), "srt")
+
+
+def to_vtt(segments):
+    return render(Transcript(tuple(segments), 0.0), "vtt")
+
+
+def to_txt(segments):
+    return render(Transcript(tuple(segments), 0.0), "txt")
 
 
 @pytest.mark.parametrize(
@@ -25,7 +38,7 @@ def test_timestamps(seconds, srt, vtt):
 
 
 def test_negative_timestamps_are_a_bug_not_a_string():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="cannot be negative"):
         format_timestamp(-0.001)
 
 
@@ -61,9 +74,11 @@ def test_txt():
 
 
 def test_json_shape_of_the_cli_contract():
-    transcript = Transcript(SEGMENTS[:1], duration=2.71828)
+    transcript = Transcript(SEGMENTS[:1], duration=2.71828, language="en", language_probability=0.987654)
     assert json.loads(to_json(transcript)) == {
         "text": "Hello world.",
+        "language": "en",
+        "language_probability": 0.9877,
         "duration": 2.718,
         "segments": [
             {
@@ -76,7 +91,8 @@ def test_json_shape_of_the_cli_contract():
     }
     assert "\n" not in to_json(transcript)  # one object per line when several files are printed
     assert to_json(Transcript((Segment(0, 1, " Grüße"),), 1.0)) == (
-        '{"text": "Grüße", "duration": 1.0, "segments": [{"start": 0, "end": 1, "text": " Grüße", "words": []}]}'
+        '{"text": "Grüße", "language": null, "language_probability": null, "duration": 1.0, "segments": '
+        '[{"start": 0, "end": 1, "text": " Grüße", "words": []}]}'
     )
 
 

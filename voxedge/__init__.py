@@ -4,43 +4,48 @@
     for segment in model.transcribe("meeting.wav"):
         print(segment.start, segment.end, segment.text)
 
-Nothing here imports torch or transformers; those belong to the build-time `export/` step.
+Nothing here imports torch or transformers; those belong to the build-time `export/` step. Names are
+imported when first used, so `import voxedge` (and the `voxedge` command) starts fast.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-from .audio import PcmFormat, load_audio
-from .errors import AudioError, BufferOverflowError, BundleError, DependencyError, UnsupportedError, VoxedgeError
-from .live import LiveStream
-from .model import load
-from .ringbuffer import RingBuffer
-from .transcript import Event, Segment, Transcript, Word
+_EXPORTS = {
+    "load": "model",
+    "LiveStream": "live",
+    "Microphone": "microphone",  # pulls in sounddevice/PortAudio: only when asked for
+    "RingBuffer": "ringbuffer",
+    "PcmFormat": "audio", "load_audio": "audio", "open_audio": "audio",
+    "Keyterm": "options", "RuntimeOptions": "options", "StreamOptions": "options", "TranscribeOptions": "options",
+    "VadOptions": "options",
+    "Event": "transcript", "Segment": "transcript", "Transcript": "transcript", "Transcription": "transcript",
+    "TranscriptionInfo": "transcript", "Word": "transcript",
+    "AudioError": "errors", "BufferOverflowError": "errors", "BundleError": "errors", "DependencyError": "errors",
+    "OptionError": "errors", "UnsupportedError": "errors", "VoxedgeError": "errors",
+}
+
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
+    from .audio import PcmFormat, load_audio, open_audio  # noqa: F401
+    from .errors import (AudioError, BufferOverflowError, BundleError, DependencyError, OptionError,  # noqa: F401
+                         UnsupportedError, VoxedgeError)
+    from .live import LiveStream  # noqa: F401
+    from .microphone import Microphone  # noqa: F401
+    from .model import load  # noqa: F401
+    from .options import Keyterm, RuntimeOptions, StreamOptions, TranscribeOptions, VadOptions  # noqa: F401
+    from .ringbuffer import RingBuffer  # noqa: F401
+    from .transcript import Event, Segment, Transcript, Transcription, TranscriptionInfo, Word  # noqa: F401
 
 
 def __getattr__(name):
-    # the microphone pulls in sounddevice/PortAudio: only when asked for
-    if name == "Microphone":
-        from .microphone import Microphone
-
-        return Microphone
-    raise AttributeError(f"module 'voxedge' has no attribute {name!r}")
-
-
-__all__ = [
-    "AudioError",
-    "BufferOverflowError",
-    "BundleError",
-    "DependencyError",
-    "Event",
-    "LiveStream",
-    "Microphone",
-    "PcmFormat",
-    "RingBuffer",
-    "Segment",
-    "Transcript",
-    "UnsupportedError",
-    "VoxedgeError",
-    "Word",
-    "load",
-    "load_audio",
-]
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'voxedge' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value

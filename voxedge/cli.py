@@ -1,17 +1,18 @@
 """The `voxedge` command: transcribe files, listen to a microphone, describe a bundle, benchmark.
 
 The spellings of the subcommands (voxedge/commands/) are a contract (docs/cli.md): add options freely,
-never change them.
+never change them. Importing this module loads argparse only (a Ctrl-C while the rest loads is caught
+by `main`).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 
 from . import __version__
-from .bundle import BUNDLE_ENV
 from .commands import bench, info, listen, transcribe
 from .errors import VoxedgeError
 
@@ -19,20 +20,32 @@ COMMANDS = (transcribe, listen, info, bench)
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "handler", None):
-        parser.print_help()
-        return 2
-    warnings.simplefilter("default")  # drops and provider fallbacks must reach the user
-    warnings.formatwarning = lambda message, *_a, **_k: f"voxedge: warning: {message}\n"
+    """Run one command; every failure a user can cause ends in one `voxedge: error:` line."""
     try:
-        return args.handler(args)
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "handler", None):
+            parser.print_help()
+            return 2
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")  # drops and provider fallbacks must reach the user
+            warnings.showwarning = _show_warning
+            return args.handler(args)
     except VoxedgeError as exc:
         print(f"voxedge: error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the reader went away (`voxedge transcribe ... | head -1`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except OSError as exc:  # e.g. `> /dev/full`: the output could not be written
+        print(f"voxedge: error: {exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""), file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _show_warning(message, *_args, **_kwargs) -> None:
+    print(f"voxedge: warning: {message}", file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="voxedge",
         description="Speech to text on this device: nothing you say leaves the machine. "
         "Runs voxedge bundles (Voxtral Mini 4B Realtime, Whisper) with onnxruntime.",
-        epilog=f"The bundle defaults to ${BUNDLE_ENV}; `make demo` builds one at bundles/default.",
+        epilog="The bundle defaults to $VOXEDGE_BUNDLE; `make demo` builds one at bundles/default.",
     )
     parser.add_argument("--version", action="version", version=f"voxedge {__version__}")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import UnsupportedError
 
 LOG_FLOOR = 1e-10
 DYNAMIC_RANGE = 8.0  # log10 units kept below the maximum
@@ -38,22 +37,66 @@ class LogMelSpectrogram:
     def n_mels(self) -> int:
         return self.filters.shape[1]
 
-    def from_windows(self, windows: np.ndarray) -> np.ndarray:
-        """[frames, n_fft] samples -> [n_mels, frames] float32."""
+    def log_mel(self, windows: np.ndarray) -> np.ndarray:
+        """[frames, n_fft] samples -> log10 mel power [n_mels, frames], before the dynamic-range floor."""
         power = np.abs(np.fft.rfft(windows * self.window, axis=-1)) ** 2
         # einsum sums each output element in a fixed order whatever the number of frames; a BLAS matmul
         # does not, and would make the output depend on how the audio was chunked.
-        log_mel = np.log10(np.maximum(np.einsum("tf,fm->mt", power, self.filters), LOG_FLOOR))
-        ceiling = self.log_mel_max if self.log_mel_max is not None else log_mel.max(initial=-np.inf)
+        return np.log10(np.maximum(np.einsum("tf,fm->mt", power, self.filters), LOG_FLOOR))
+
+    def normalize(self, log_mel: np.ndarray, ceiling: float) -> np.ndarray:
+        """Floor DYNAMIC_RANGE below `ceiling`, then scale: the model's input, float32."""
         return ((np.maximum(log_mel, ceiling - DYNAMIC_RANGE) + 4.0) / 4.0).astype(np.float32)
+
+    def from_windows(self, windows: np.ndarray) -> np.ndarray:
+        """[frames, n_fft] samples -> [n_mels, frames] float32."""
+        log_mel = self.log_mel(windows)
+        return self.normalize(log_mel, self.log_mel_max if self.log_mel_max is not None else log_mel.max(initial=-np.inf))
 
     def __call__(self, audio: np.ndarray) -> np.ndarray:
         """Whole-signal log-mel as the references compute it: centred frames over a reflect-padded signal,
         the last frame dropped, so `len(audio) // hop_length` frames."""
-        half = self.n_fft // 2
-        padded = np.pad(np.asarray(audio, np.float64), half, mode="reflect")
-        windows = np.lib.stride_tricks.sliding_window_view(padded, self.n_fft)[:: self.hop_length]
-        return self.from_windows(windows[: len(audio) // self.hop_length])
+        return self.from_windows(self._centred_windows(np.asarray(audio, np.float64), len(audio) // self.hop_length))
+
+    def _centred_windows(self, audio: np.ndarray, n_frames: int) -> np.ndarray:
+        padded = np.pad(audio, self.n_fft // 2, mode="reflect")
+        return np.lib.stride_tricks.sliding_window_view(padded, self.n_fft)[:: self.hop_length][:n_frames]
+
+    def signal_frames(self, blocks, block_frames: int = 3000):
+        """Unfloored log-mel of a whole signal given as consecutive blocks, `block_frames` frames at a
+        time: exactly the frames `__call__` computes on the signal with `hop_length` zeros appended
+        (len // hop + 1 frames), in bounded memory. Frame g is centred on sample g * hop; the first and last frames see the signal
+        reflected at its ends, as numpy's "reflect" padding does."""
+        half, hop = self.n_fft // 2, self.hop_length
+        head, pending, seen, emitted = [], None, 0, 0
+        for block in blocks:
+            seen += len(block)
+            if pending is None:  # the reflection needs the first half + 1 samples
+                head.append(np.asarray(block, np.float64))
+                if seen <= half:
+                    continue
+                start = np.concatenate(head)
+                pending = np.concatenate([start[half:0:-1], start])
+            else:
+                pending = np.concatenate([pending, np.asarray(block, np.float64)])
+            while (ready := min(block_frames, (len(pending) - self.n_fft) // hop + 1)) >= block_frames:
+                yield self.log_mel(self._windows(pending, ready))
+                pending, emitted = pending[ready * hop :], emitted + ready
+        total = (seen + hop) // hop  # frames of the signal with `hop` zeros appended
+        if pending is None:  # shorter than half a window: compute it whole
+            if seen:
+                yield self.log_mel(self._centred_windows(np.pad(np.concatenate(head), (0, hop)), total))
+            return
+        pending = np.concatenate([pending, np.zeros(hop)])
+        pending = np.concatenate([pending, pending[-2 : -half - 2 : -1]])  # reflected at the end, too
+        while emitted < total:
+            ready = min(block_frames, total - emitted)
+            yield self.log_mel(self._windows(pending, ready))
+            pending, emitted = pending[ready * hop :], emitted + ready
+
+    def _windows(self, samples: np.ndarray, n_frames: int) -> np.ndarray:
+        return np.lib.stride_tricks.sliding_window_view(samples[: (n_frames - 1) * self.hop_length + self.n_fft],
+                                                        self.n_fft)[:: self.hop_length]
 
 
 class StreamingLogMel:
@@ -87,7 +130,7 @@ class StreamingLogMel:
 
 @dataclass(frozen=True)
 class StreamingPadding:
-    """Voxtral Realtime's zero padding around real audio, in samples (VOXTRAL_REALTIME.md 1.2).
+    """Voxtral Realtime's zero padding around real audio, in samples (docs/features.md).
 
     The left pad is fixed; the flush pad appended at end of stream grows with the delay so that the
     model gets to emit the words it was still holding back.
@@ -114,10 +157,3 @@ class StreamingPadding:
         right = (delay_tokens + 1 + self.buffer_tokens) * self.samples_per_token
         return align + right + self.n_fft // 2 - self.hop_length
 
-
-def delay_tokens(delay_ms: int, supported_ms, ms_per_token: int = 80) -> int:
-    """Translate a delay in milliseconds into the model's number of delay tokens."""
-    if delay_ms not in supported_ms:
-        shown = ", ".join(str(d) for d in sorted(supported_ms))
-        raise UnsupportedError(f"delay {delay_ms} ms is not supported by this bundle; choose one of: {shown}")
-    return delay_ms // ms_per_token

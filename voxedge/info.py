@@ -6,7 +6,7 @@ from .bundle import Bundle
 
 
 def describe(bundle: Bundle, verified: bool) -> dict:
-    manifest, cfg = bundle.manifest, bundle.config
+    manifest, cfg = bundle.manifest, bundle.model_section
     source = manifest.get("source", {})
     summary = {
         "bundle": str(bundle.root),

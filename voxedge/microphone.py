@@ -8,7 +8,7 @@ engine falls behind, the oldest audio is dropped and counted, and each block rea
 from __future__ import annotations
 
 from .audio import SAMPLE_RATE
-from .errors import DependencyError
+from .errors import AudioError, DependencyError, VoxedgeError
 from .ringbuffer import RingBuffer
 
 
@@ -17,7 +17,7 @@ def import_sounddevice():
         import sounddevice
     except ImportError:
         raise DependencyError(
-            "live capture needs the sounddevice package: pip install 'voxedge[mic]' (or pip install sounddevice)"
+            "live capture needs the sounddevice package: pip install 'voxedge-asr[mic]' (or pip install sounddevice)"
         ) from None
     except OSError as exc:  # sounddevice imports but cannot find the PortAudio library
         raise DependencyError(
@@ -50,14 +50,18 @@ class Microphone:
 
     def open(self) -> None:
         sd = import_sounddevice()
-        rate = self.requested_rate
-        if rate is None or not self._supports(sd, rate):
-            rate = int(sd.query_devices(self.device, "input")["default_samplerate"])
-        self.sample_rate = rate
-        self.ring = RingBuffer(int(self.buffer_seconds * rate))
-        self._stream = sd.InputStream(samplerate=rate, channels=1, dtype="float32", device=self.device,
-                                      blocksize=rate * self.block_ms // 1000, callback=self._callback)
-        self._stream.start()
+        try:
+            rate = self.requested_rate
+            if rate is None or not self._supports(sd, rate):
+                rate = int(sd.query_devices(self.device, "input")["default_samplerate"])
+            self.sample_rate = rate
+            self.ring = RingBuffer(int(self.buffer_seconds * rate))
+            self._stream = sd.InputStream(samplerate=rate, channels=1, dtype="float32", device=self.device,
+                                          blocksize=rate * self.block_ms // 1000, callback=self._callback)
+            self._stream.start()
+        except (sd.PortAudioError, ValueError) as exc:  # no device, a busy one, an unknown name
+            which = "the default input device" if self.device is None else f"input device {self.device!r}"
+            raise AudioError(f"cannot open {which}: {exc}; see `voxedge listen --list-devices`") from None
 
     def _supports(self, sd, rate: int) -> bool:
         try:
@@ -80,7 +84,7 @@ class Microphone:
     def __iter__(self):
         """Blocks until the microphone is closed or the device stops (then what it captured is drained)."""
         if self.ring is None:
-            raise RuntimeError("open the microphone first: use `with Microphone() as mic:`")
+            raise VoxedgeError("open the microphone first: use `with Microphone() as mic:`")
         want = self.sample_rate * self.read_ms // 1000
         while self._stream is not None and (self._stream.active or self.ring.available):
             # while the device runs, wait for a block's worth; once it has stopped, drain what is left
@@ -88,6 +92,12 @@ class Microphone:
                 yield self.ring.read()
 
 
-def list_devices() -> str:
-    """The input devices PortAudio sees, as `sounddevice` prints them."""
-    return str(import_sounddevice().query_devices())
+def list_devices() -> list[str]:
+    """The input devices PortAudio sees, one line each ("index name (channels, default rate)")."""
+    sd = import_sounddevice()
+    try:
+        devices = sd.query_devices()
+    except sd.PortAudioError as exc:
+        raise AudioError(f"cannot list the sound devices: {exc}") from None
+    return [f"{i} {d['name']} ({d['max_input_channels']} channels, {d['default_samplerate']:.0f} Hz)"
+            for i, d in enumerate(devices) if d["max_input_channels"] > 0]

@@ -6,7 +6,7 @@ import importlib
 
 from .bundle import open_bundle
 from .errors import BundleError
-from .runtime import RuntimeOptions
+from .options import RuntimeOptions
 
 # family -> "module:class"; engines are imported only when a bundle of their family is loaded
 ENGINES = {
@@ -15,20 +15,23 @@ ENGINES = {
 }
 
 
-def load(bundle=None, *, providers=("CPUExecutionProvider",), threads: int | None = None, verify: bool = True):
+def load(bundle=None, *, providers=("cpu",), threads: int | None = None, verify: bool = True):
     """Load a bundle directory (default: $VOXEDGE_BUNDLE) and return its model.
 
     `providers` lists onnxruntime execution providers in priority order ("cuda", "coreml", "qnn",
     "openvino", "directml" or full names); unavailable ones fall back to CPU with a warning.
     `verify=False` skips hashing the files (their sizes are still checked).
     """
+    if isinstance(providers, str):
+        providers = providers.split(",")
+    runtime = RuntimeOptions(tuple(providers), threads)
     opened = open_bundle(bundle, verify=verify)
     target = ENGINES.get(opened.family)
     if target is None:
         raise BundleError(
-            f"{opened.root}: model family {opened.family!r} is not supported by this voxedge "
+            f"{opened.root}: model family {opened.family!r:.40} is not supported by this voxedge "
             f"(supported: {', '.join(ENGINES)})"
         )
     module, cls = target.split(":")
     engine = getattr(importlib.import_module(module), cls)
-    return engine(opened, RuntimeOptions(tuple(providers), threads))
+    return engine(opened, runtime)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
+import os
 from dataclasses import dataclass, field
 
 from .errors import OptionError, UnsupportedError
@@ -25,7 +26,9 @@ class RuntimeOptions:
     threads: int | None = None  # intra-op threads; None = one per core
 
     def __post_init__(self):
-        _check_int(self, "threads", 1, 4096, optional=True)
+        _check_int(self, "threads", 1, 4 * (os.cpu_count() or 1), optional=True)
+        if not all(isinstance(p, str) and p.strip() for p in self.providers):
+            raise OptionError(f"providers must be names such as 'cpu' or 'cuda', got {self.providers!r}")
 
 
 @dataclass(frozen=True)
@@ -131,7 +134,8 @@ def build(cls, options, fields: dict, supported: frozenset[str], family: str):
     defaults = cls()
     for name in sorted(names - supported):
         if getattr(options, name) != getattr(defaults, name):
-            raise UnsupportedError(f"option {name!r} is not supported by {family} models")
+            raise UnsupportedError(f"option {name!r} does not apply to {family} models; they take: "
+                                   f"{', '.join(sorted(supported & names)) or 'none'}")
     return options
 
 

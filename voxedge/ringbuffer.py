@@ -13,12 +13,13 @@ for timestamps even across drops.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import AudioError, BufferOverflowError
+from .errors import AudioError, BufferOverflowError, OptionError, VoxedgeError
 
 OVERFLOW_POLICIES = ("drop_oldest", "raise")
 
@@ -36,10 +37,10 @@ class RingBuffer:
     """Single-producer single-consumer ring of float32 samples."""
 
     def __init__(self, capacity: int, overflow: str = "drop_oldest"):
-        if capacity <= 0:
-            raise ValueError(f"capacity must be positive, got {capacity}")
+        if isinstance(capacity, bool) or not isinstance(capacity, (int, np.integer)) or capacity <= 0:
+            raise OptionError(f"capacity must be a positive whole number of samples, got {capacity!r}")
         if overflow not in OVERFLOW_POLICIES:
-            raise ValueError(f"overflow must be one of {OVERFLOW_POLICIES}, got {overflow!r}")
+            raise OptionError(f"overflow must be one of {OVERFLOW_POLICIES}, got {overflow!r}")
         self.capacity = capacity
         self.overflow = overflow
         self._data = np.zeros(capacity, np.float32)
@@ -47,6 +48,7 @@ class RingBuffer:
         self._written = 0  # producer: samples up to here are complete and readable
         self._read = 0  # consumer: next absolute index it will read
         self._dropped = 0  # consumer: samples it had to skip because they were overwritten
+        self._writing = threading.Lock()  # held during write: a second producer at the same time is an error
 
     # -- producer ---------------------------------------------------------------------------------
 
@@ -54,6 +56,15 @@ class RingBuffer:
         """Append 1-D float32 samples. Never blocks; on overflow drops the oldest or raises (policy)."""
         if not isinstance(samples, np.ndarray) or samples.dtype != np.float32 or samples.ndim != 1:
             raise AudioError("RingBuffer.write takes a 1-D float32 numpy array (convert with voxedge.audio)")
+        if not self._writing.acquire(blocking=False):
+            raise VoxedgeError("two threads wrote to this ring buffer at once: it takes one producer (its counters "
+                               "are not safe to share); give each producer its own ring or stream")
+        try:
+            self._write(samples)
+        finally:
+            self._writing.release()
+
+    def _write(self, samples: np.ndarray) -> None:
         n = samples.shape[0]
         start = self._written
         if self.overflow == "raise" and start + n - self._read > self.capacity:
@@ -109,11 +120,6 @@ class RingBuffer:
     def written(self) -> int:
         """Samples accepted by `write` since creation."""
         return self._written
-
-    @property
-    def read_position(self) -> int:
-        """Absolute index of the next sample the consumer will get (delivered + dropped so far)."""
-        return self._read
 
     @property
     def delivered(self) -> int:

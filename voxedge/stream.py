@@ -1,49 +1,68 @@
-"""What every live stream shares, whatever the engine: audio in, events out, counters.
+"""What every live stream shares, whatever the engine: audio in, events out, the clock, the counters.
 
-An engine's stream subclasses `Stream` and implements `_process(samples)` (16 kHz float32 in, events
-out) and `_finish()` (end of audio). This class turns whatever the caller feeds (any dtype, channel
-layout, sample rate) into that, accounts for audio a ring buffer dropped, and maps the engine's
-clock (samples it actually saw) back to wall-clock audio time.
+A `Stream` wraps an engine's per-stream state (`EngineStream`, docs/architecture.md): it turns whatever
+the caller feeds (any dtype, channel layout, sample rate) into 16 kHz float32 for the engine, accounts
+for audio that never reached the engine (ring-buffer drops), and maps the engine's times (seconds of
+audio the engine was given) to audio time once, here. Engines never touch the clock or the counters.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
+import threading
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
-from .audio import SAMPLE_RATE, StreamResampler, to_float32, to_mono, validate
+from .audio import SAMPLE_RATE, StreamResampler, fix_int16_scale, to_float32, to_mono, validate
 from .errors import AudioError, VoxedgeError
 from .ringbuffer import Block
-from .transcript import Event
+from .transcript import Event, Word
+
+
+@dataclass
+class Update:
+    """What an engine call produced, in engine time: words that became final (never to change) and
+    the words still open, which replace the previous partial ones."""
+
+    final: list[Word] = field(default_factory=list)
+    partial: list[Word] = field(default_factory=list)
+
+
+class EngineStream(Protocol):
+    """One stream's engine state. 16 kHz float32 in; words out, timed in seconds of engine audio."""
+
+    steps: int  # engine steps run (80 ms each for Voxtral, hypotheses for Whisper)
+    resets: int  # sessions restarted (e.g. after an end-of-sequence token)
+
+    def process(self, samples: np.ndarray) -> Update: ...
+
+    def finish(self) -> Update: ...
 
 
 @dataclass
 class StreamStats:
     samples_in: int = 0  # 16 kHz samples handed to the engine
-    samples_dropped: int = 0  # lost before reaching us (ring-buffer overflow), never silently
-    steps: int = 0  # engine steps run (80 ms each for Voxtral, windows for Whisper)
-    resets: int = 0  # sessions restarted (e.g. after an end-of-stream token)
-
-    @property
-    def seconds_in(self) -> float:
-        return self.samples_in / SAMPLE_RATE
+    samples_dropped: int = 0  # 16 kHz samples lost before reaching us (ring-buffer overflow), never silently
+    steps: int = 0
+    resets: int = 0
 
 
-class DropClock:
+class AudioClock:
     """Maps the engine's sample count to audio time when some audio never reached the engine.
 
-    Each drop is remembered as (engine sample index, total dropped so far); engine times at or after
+    Each gap is remembered as (engine sample index, total skipped so far); engine times at or after
     that index are shifted by the total. Old breakpoints are forgotten once time has moved past them.
     """
 
     def __init__(self):
         self._breaks = collections.deque()
-        self._shift = 0  # dropped samples before every time still asked about
+        self._shift = 0  # skipped samples before every time still asked about
 
-    def add_drop(self, at_sample: int, n: int) -> None:
+    def add_gap(self, at_sample: int, n: int) -> None:
         total = (self._breaks[-1][1] if self._breaks else self._shift) + n
         self._breaks.append((at_sample, total))
 
@@ -57,50 +76,49 @@ class DropClock:
 class Stream:
     """Push audio with `feed`, get `Event`s back; `close` flushes what the model still holds."""
 
-    def __init__(self):
+    def __init__(self, engine: EngineStream):
+        self.engine = engine
         self.stats = StreamStats()
-        self.clock = DropClock()
+        self.clock = AudioClock()
         self.closed = False
+        self._rate: int | None = None
         self._resampler: StreamResampler | None = None
-
-    # -- engine interface -----------------------------------------------------------------------
-
-    def _process(self, samples: np.ndarray) -> list[Event]:
-        raise NotImplementedError
-
-    def _finish(self) -> list[Event]:
-        raise NotImplementedError
+        self._dropped_in = 0  # input-rate samples dropped so far (converted to 16 kHz cumulatively)
+        self._partial: tuple[Word, ...] = ()
+        self._held: list[Event] = []  # the flush of a `with` block, handed out by close()
+        self._busy = threading.Lock()
+        self._int16_warned = [False]
 
     # -- public ---------------------------------------------------------------------------------
 
     def feed(self, block, sample_rate: int = SAMPLE_RATE, *, channels_first: bool | None = None) -> list[Event]:
         """Add audio (numpy array of any supported dtype/layout, or a ring-buffer `Block`)."""
-        if self.closed:
-            raise VoxedgeError("this stream is closed; start a new one with model.stream()")
-        dropped = 0
-        if isinstance(block, Block):
-            block, dropped = block.samples, block.dropped
-        if not isinstance(block, np.ndarray):
-            raise AudioError(f"feed() takes numpy arrays, got {type(block).__name__}")
-        if dropped:
-            self._note_drop(dropped)
-        if block.size == 0:
-            return []
-        samples = to_mono(validate(to_float32(block)), channels_first=channels_first)
-        samples = self._resample(samples, sample_rate)
-        events = self._process(samples) if samples.size else []
-        self.stats.samples_in += samples.size
-        return self._tag_drops(events, dropped)
+        with self._exclusive():
+            if self.closed:
+                raise VoxedgeError("this stream is closed; start a new one with model.stream()")
+            dropped = 0
+            if isinstance(block, Block):
+                block, dropped = block.samples, self._note_drop(block.dropped, sample_rate)
+            if not isinstance(block, np.ndarray):
+                raise AudioError(f"feed() takes numpy arrays, got {type(block).__name__}")
+            events = []
+            if block.size:
+                samples = to_mono(validate(fix_int16_scale(to_float32(block), "fed audio", self._int16_warned)),
+                                  channels_first=channels_first)
+                samples = self._resample(samples, sample_rate)
+                if samples.size:
+                    events = self._events(self.engine.process(samples))
+                self.stats.samples_in += samples.size
+            return self._tag_drops(events, dropped)
 
     def close(self) -> list[Event]:
-        """End of audio: returns the remaining events. Idempotent."""
-        if self.closed:
-            return []
-        tail = self._resampler.process(np.zeros(0, np.float32), last=True) if self._resampler else None
-        events = self._process(tail) if tail is not None and tail.size else []
-        self.stats.samples_in += 0 if tail is None else tail.size
-        self.closed = True
-        return events + self._finish()
+        """End of audio: returns the remaining events. After the first call (or the end of a `with`
+        block, whose flush it returns), it returns []."""
+        with self._exclusive():
+            if not self.closed:
+                self._held = self._flush()
+            held, self._held = self._held, []
+            return held
 
     def run(self, source):
         """Feed every block from `source` (arrays, or a `Microphone`'s blocks) and yield events; closes
@@ -113,27 +131,74 @@ class Stream:
         return self
 
     def __exit__(self, *exc):
-        self.closed = True
+        """Leaving a `with` block finishes the stream; `close()` then returns the last events."""
+        with self._exclusive():
+            if not self.closed:
+                self._held = self._flush()
 
     # -- helpers --------------------------------------------------------------------------------
 
-    def _resample(self, samples: np.ndarray, rate: int) -> np.ndarray:
-        if rate == SAMPLE_RATE and self._resampler is None:
-            return samples
-        if self._resampler is None:
-            self._resampler = StreamResampler(rate)
-        elif self._resampler.rate != rate:
-            raise AudioError(f"the sample rate changed mid-stream ({self._resampler.rate} -> {rate} Hz)")
-        return self._resampler.process(samples)
+    @contextlib.contextmanager
+    def _exclusive(self):
+        if not self._busy.acquire(blocking=False):
+            raise VoxedgeError("this stream is being fed from another thread: a stream takes audio from one "
+                               "thread at a time (use one stream per thread, or voxedge.LiveStream)")
+        try:
+            yield
+        finally:
+            self._busy.release()
 
-    def _note_drop(self, n: int) -> None:
-        self.stats.samples_dropped += n
-        self.clock.add_drop(self.stats.samples_in, n)
+    def _flush(self) -> list[Event]:
+        self.closed = True
+        tail = self._resampler.process(np.zeros(0, np.float32), last=True) if self._resampler else None
+        events = []
+        if tail is not None and tail.size:
+            events = self._events(self.engine.process(tail))
+            self.stats.samples_in += tail.size
+        return events + self._events(self.engine.finish(), final=True)
+
+    def _events(self, update: Update, final: bool = False) -> list[Event]:
+        """Engine words -> audio-time events: one "final" for the words that closed, and a "partial"
+        whenever the open words changed."""
+        self.stats.steps, self.stats.resets = self.engine.steps, self.engine.resets
+        events = []
+        if update.final:
+            words = tuple(self._on_clock(w) for w in update.final)
+            events.append(Event("final", "".join(w.text for w in words), words[0].start, words[-1].end, words))
+        partial = () if final else tuple(self._on_clock(w) for w in update.partial)
+        if partial != self._partial:
+            self._partial = partial
+            if partial:
+                events.append(Event("partial", "".join(w.text for w in partial), partial[0].start, partial[-1].end,
+                                    partial))
+        return events
+
+    def _on_clock(self, word: Word) -> Word:
+        return Word(self.clock.seconds(word.start * SAMPLE_RATE), self.clock.seconds(word.end * SAMPLE_RATE), word.text)
+
+    def _resample(self, samples: np.ndarray, rate: int) -> np.ndarray:
+        if self._rate is None:
+            self._rate = rate
+            self._resampler = None if rate == SAMPLE_RATE else StreamResampler(rate)
+        elif rate != self._rate:
+            raise AudioError(f"the sample rate changed mid-stream ({self._rate} -> {rate} Hz); start a new stream")
+        return self._resampler.process(samples) if self._resampler else samples
+
+    def _note_drop(self, n: int, rate: int) -> int:
+        """Account for `n` input samples a ring buffer dropped; returns them in 16 kHz samples."""
+        if not n:
+            return 0
+        before = self._dropped_in * SAMPLE_RATE // rate
+        self._dropped_in += n
+        dropped = self._dropped_in * SAMPLE_RATE // rate - before
+        self.stats.samples_dropped += dropped
+        self.clock.add_gap(self.stats.samples_in, dropped)
         warnings.warn(
-            f"{n} samples ({n / SAMPLE_RATE:.2f} s) of audio were dropped before transcription: the engine is "
-            "slower than real time on this machine (see `voxedge bench --device`)",
-            stacklevel=3,
+            f"{n / rate:.2f} s of audio were dropped before transcription: the engine is slower than real time "
+            "on this machine (see `voxedge bench --device`)",
+            stacklevel=4,
         )
+        return dropped
 
     def _tag_drops(self, events: list[Event], dropped: int) -> list[Event]:
         """The first event of the block carries the drop count (an empty partial one if none came)."""
@@ -144,3 +209,4 @@ class Stream:
             return [Event("partial", "", now, now, (), dropped)]
         first = events[0]
         return [Event(first.kind, first.text, first.start, first.end, first.words, dropped)] + events[1:]
+

@@ -9,8 +9,11 @@ comes out whole, even when a special token falls between its pieces.
 from __future__ import annotations
 
 import codecs
+import zipfile
 
 import numpy as np
+
+from .errors import BundleError
 
 TABLE_FILE = "tokenizer.npz"
 
@@ -23,8 +26,15 @@ class TokenTable:
 
     @classmethod
     def load(cls, path) -> TokenTable:
-        with np.load(path, allow_pickle=False) as z:
-            return cls(z["data"], z["offsets"], z["special"])
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                data, offsets, special = z["data"], z["offsets"], z["special"]
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
+            raise BundleError(f"{path}: not a readable token table ({str(exc)[:120]}); re-export the bundle") from None
+        if (data.ndim != 1 or offsets.ndim != 1 or special.shape != (len(offsets) - 1,) or offsets[0] != 0
+                or offsets[-1] != len(data) or np.any(np.diff(offsets) < 0)):
+            raise BundleError(f"{path}: the token table's arrays do not fit together; re-export the bundle")
+        return cls(data, offsets, special)
 
     @classmethod
     def from_pieces(cls, pieces: list[bytes], special) -> TokenTable:

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..bundle_writer import extend_manifest, write_manifest
 from ..checkpoint import Checkpoint, ExportError
-from ..quantize import PRESETS
+from ..quantize import PRESETS, check_shapes
 from ..validation import check, compare
 from . import reference, validate
 from .delay import SUPPORTED_DELAYS_MS, ada_scales
@@ -24,6 +24,7 @@ def export(ckpt: Checkpoint, out: Path, preset: str, stage, sample_audio: np.nda
     """Build the bundle in `out` and validate it; returns the manifest. `stage(label)` is a context
     manager for progress reporting and `stage.bar(items, label)` wraps long loops."""
     text = ckpt.config["text_config"]
+    _check(ckpt.config, preset)
     _, special, tekken_audio = read_tekken(ckpt.file("tekken.json"), text["vocab_size"])
     delay_ms = int(tekken_audio.get("transcription_delay_ms", 480))
     clip = validate.sample_clip() if sample_audio is None else sample_audio
@@ -51,6 +52,7 @@ def write_bundle(ckpt, out: Path, preset: str, stage, kv=SHARED_KV) -> dict:
     """Graphs, tables and manifest, without validation (the benchmarks call this on random weights).
     `kv` is the attention/KV-cache scheme of the graphs (the benchmarks compare schemes)."""
     cfg = ckpt.config
+    _check(cfg, preset)
     text, audio = cfg["text_config"], cfg["audio_config"]
     formats = PRESETS[preset]
     table, special, tekken_audio = read_tekken(ckpt.file("tekken.json"), text["vocab_size"])
@@ -75,6 +77,11 @@ def write_bundle(ckpt, out: Path, preset: str, stage, kv=SHARED_KV) -> dict:
     model_cfg = _model_config(cfg, tekken_audio, special, delay_ms, formats, decoder.locations, preset)
     source = {"checkpoint": ckpt.source, "revision": ckpt.revision, "model_type": cfg["model_type"]}
     return write_manifest(out, FAMILY, source, preset, graphs, model_cfg)
+
+
+def _check(cfg: dict, preset: str) -> None:
+    text, audio = cfg["text_config"], cfg["audio_config"]
+    check_shapes(preset, {"encoder": audio["head_dim"], "decoder": text["head_dim"]}, text["hidden_size"])
 
 
 def _mel_filters(n_mels: int) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Delay conditioning precomputed for every supported delay (spec 4, AdaRMSNorm).
+"""Delay conditioning precomputed for every supported delay (AdaRMSNorm, docs/voxtral.md "The model").
 
 Each decoder layer scales its post-attention norm by 1 + ada_rms_norm(t_cond(n_d)), which depends
 only on the delay. Computing it here with transformers' own float32 operations, for every delay the

@@ -1,4 +1,4 @@
-"""transformers as the oracle: the offline padding and greedy generate() of spec 5.5, step by step.
+"""transformers as the oracle: the offline padding and greedy generate(), step by step (docs/voxtral.md).
 
 Used by the export's validation step and by the tests; torch and transformers only (build time).
 """

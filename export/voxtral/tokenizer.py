@@ -15,7 +15,7 @@ SPECIAL_NAMES = {"bos": "<s>", "eos": "</s>", "streaming_pad": "[STREAMING_PAD]"
 
 def read_tekken(path, vocab_size: int) -> tuple[TokenTable, dict, dict]:
     """(table, special ids, the file's audio section). Ids below the special count decode to nothing;
-    id n_special + r is the bytes of vocabulary rank r (spec 5.6)."""
+    id n_special + r is the bytes of vocabulary rank r (docs/voxtral.md)."""
     tekken = json.loads(Path(path).read_text(encoding="utf-8"))
     n_special = tekken["config"]["default_num_special_tokens"]
     if tekken["config"]["default_vocab_size"] != vocab_size:

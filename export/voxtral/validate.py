@@ -24,7 +24,7 @@ def run_bundle(bundle_dir, audio: np.ndarray, delay_ms: int):
     import voxedge
 
     tokens, logits = [], []
-    stream = voxedge.load(bundle_dir).stream(delay_ms, on_step=lambda tok, lg, *_: (tokens.append(tok), logits.append(lg)))
+    stream = voxedge.load(bundle_dir).stream(delay_ms=delay_ms, on_step=lambda tok, lg, *_: (tokens.append(tok), logits.append(lg)))
     stream.feed(audio)
     stream.close()
     return tokens, np.stack(logits)

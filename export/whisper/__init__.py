@@ -9,7 +9,7 @@ import numpy as np
 
 from ..bundle_writer import extend_manifest, write_manifest
 from ..checkpoint import Checkpoint, ExportError
-from ..quantize import PRESETS
+from ..quantize import PRESETS, check_shapes
 from ..validation import check, compare
 from . import reference
 from .graphs import N_FRAMES, build_decoder, build_encoder
@@ -20,6 +20,7 @@ FAMILY = "whisper"
 
 def export(ckpt: Checkpoint, out: Path, preset: str, stage, sample_audio: np.ndarray | None = None) -> dict:
     cfg = ckpt.config
+    check_shapes(preset, {"decoder": cfg["d_model"] // cfg["decoder_attention_heads"]}, cfg["d_model"])
     formats = PRESETS[preset]
     table, special, languages = read_tokenizer(ckpt.file("tokenizer.json"), cfg["vocab_size"])
     generation = json.loads(ckpt.file("generation_config.json").read_text())
@@ -71,7 +72,8 @@ def _run_bundle(out: Path, features: np.ndarray):
     model = voxedge.load(out)
     tokens, logits = [], []
     decoder = WindowDecoder(model, on_step=lambda token, lg: (tokens.append(token), logits.append(lg)))
-    decoder.decode(model.encode(features), model.sot_sequence + [model.special["no_timestamps"]], timestamps=False)
+    decoder.decode(model.encode(features), [*model.config.sot_sequence, model.config.tokens.no_timestamps],
+                   timestamps=False)
     return tokens, np.stack(logits)
 
 

@@ -32,7 +32,7 @@ def clips(speech_dir):
 def run_stream(bundle_model, audio, delay_ms=None, chunk=None, **stream_kwargs):
     """(tokens, logits, stream) of a voxedge stream fed `audio` in `chunk`-sample pieces."""
     tokens, logits = [], []
-    stream = bundle_model.stream(delay_ms, on_step=lambda tok, lg, *_: (tokens.append(tok), logits.append(lg)),
+    stream = bundle_model.stream(delay_ms=delay_ms, on_step=lambda tok, lg, *_: (tokens.append(tok), logits.append(lg)),
                                  **stream_kwargs)
     chunk = chunk or len(audio)
     for start in range(0, len(audio), chunk):

@@ -8,33 +8,35 @@ import pytest
 import torch
 from mistral_common.tokens.tokenizers.tekken import Tekkenizer
 
+import voxedge
 from export.__main__ import main as export_main
 from export.voxtral.delay import SUPPORTED_DELAYS_MS
 from voxedge.bundle import open_bundle
 from voxedge.errors import BundleError
 from voxedge.tokenizer import TokenTable
 from voxedge.features import LogMelSpectrogram, StreamingLogMel, StreamingPadding
-from voxedge.runtime import RuntimeOptions, create_session
+from voxedge.config import VoxtralConfig
+from voxedge.options import RuntimeOptions
+from voxedge.runtime import create_session
 from voxedge.engines.kv_cache import CachedGraph, SlidingKVCache
 
-from .conftest import PRESETS
+from .conftest import PRESETS, run_stream
 
 
 def test_fp32_encoder_graph_matches_transformers_within_1e4(bundles, hf_model, clips):
     # The encoder graph driven step by step over 20 s (the 12-frame window wraps hundreds of times)
     # against transformers' offline audio tower + adapter on the same mel.
     bundle = open_bundle(bundles["fp32"])
-    cfg = bundle.config
+    enc = VoxtralConfig.parse(bundle.model_section).encoder
     mel = StreamingLogMel(LogMelSpectrogram(bundle.array("mel_filters.npy"), log_mel_max=1.5),
                           left_pad=StreamingPadding().left_pad).feed(clips["long"])
     mel = mel[:, : mel.shape[1] // 8 * 8]
     with torch.no_grad():
         expected = hf_model.model.get_audio_features(input_features=torch.from_numpy(mel)[None]).pooler_output[0].numpy()
-    enc = cfg["encoder"]
     graph = CachedGraph(create_session(bundle.graph_path("audio_encoder_step"), RuntimeOptions()),
-                        SlidingKVCache(enc["layers"], enc["heads"], enc["head_dim"], enc["window"], 4 * 39),
+                        SlidingKVCache.of(enc, 4 * 39),
                         ["audio_embeds", "conv1_state_out", "conv2_state_out"])
-    conv1, conv2 = np.zeros((1, 128, 2), np.float32), np.zeros((1, enc["hidden"], 1), np.float32)
+    conv1, conv2 = np.zeros((1, 128, 2), np.float32), np.zeros((1, enc.hidden, 1), np.float32)
     out, pos = [], 0
     for start, stop in [(0, 312)] + [(s, s + 8) for s in range(312, mel.shape[1], 8)]:
         n = (stop - start) // 2
@@ -82,7 +84,7 @@ def test_quantized_presets_are_smaller_and_use_matmulnbits(bundles):
 def test_delay_table_covers_every_supported_delay(bundles, hf_model):
     bundle = open_bundle(bundles["fp32"])
     scales = bundle.array("ada_scales.npy")
-    assert bundle.config["delays_ms"] == list(SUPPORTED_DELAYS_MS) == [*range(80, 1201, 80), 2400]
+    assert bundle.model_section["delays_ms"] == list(SUPPORTED_DELAYS_MS) == [*range(80, 1201, 80), 2400]
     layers = hf_model.model.language_model.layers
     for row, delay in zip(scales, SUPPORTED_DELAYS_MS):
         with torch.no_grad():
@@ -110,7 +112,7 @@ def test_tokenizer_table_decodes_like_mistral_common(bundles, tiny_checkpoint):
 
 def test_a_character_split_by_a_control_token_is_decoded_whole(bundles, tiny_checkpoint):
     # mistral_common decodes each run between control tokens alone, so a character whose bytes are
-    # split by [STREAMING_PAD] becomes U+FFFD there; voxedge joins the bytes (spec 5.6).
+    # split by [STREAMING_PAD] becomes U+FFFD there; voxedge joins the bytes (docs/voxtral.md, "Text").
     table = TokenTable.load(bundles["int8"] / "tokenizer.npz")
     tekken = Tekkenizer.from_file(str(tiny_checkpoint / "tekken.json"))
     euro = "€".encode()  # 3 bytes; ids 1000 + byte value are the single-byte ranks
@@ -155,3 +157,28 @@ def test_info_prints_what_a_bundle_holds(bundles, capsys):
     summary = json.loads(capsys.readouterr().out)
     assert summary["graphs"]["decoder_step"]["quantization"] == "int4"
     assert summary["graphs"]["audio_encoder_step"]["quantization"] == "int8-dynamic"
+
+
+def test_shapes_the_graphs_cannot_run_are_refused_before_any_work(tmp_path, capsys):
+    from export.voxtral import tiny
+
+    odd = tiny.build(tmp_path / "odd_heads", audio={"head_dim": 12})
+    assert export_main([str(odd), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert "head size {'encoder': 12} is not a multiple of 8" in err and "reference run" not in err
+    wide = tiny.build(tmp_path / "odd_hidden", text={"hidden_size": 72, "intermediate_size": 96})
+    assert export_main([str(wide), "--out", str(tmp_path / "o"), "--quant", "int4"]) == 1
+    assert "hidden size 72 is not a multiple of the 32-value blocks" in capsys.readouterr().err
+
+
+def test_linears_whose_inputs_are_not_whole_blocks_are_padded(tmp_path, clips):
+    # The decoder's down projection reads 72 values: 2 full 32-value blocks and a padded third.
+    from export.voxtral import tiny
+    from export.voxtral.reference import generate, load_model
+
+    ckpt = tiny.build(tmp_path / "ckpt", text={"intermediate_size": 72})
+    assert export_main([str(ckpt), "--out", str(tmp_path / "int8"), "--quant", "int8"]) == 0
+    tokens, _, _ = run_stream(voxedge.load(tmp_path / "int8"), clips["short"], 480)
+    expected, _ = generate(load_model(ckpt), clips["short"], 480)
+    agreement = np.mean([a == b for a, b in zip(tokens, expected)])
+    assert len(tokens) == len(expected) and agreement > 0.75, agreement  # 8 bits of a random model: near-ties only

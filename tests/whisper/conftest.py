@@ -7,7 +7,7 @@ pytest.importorskip("faster_whisper", reason="faster-whisper is the peer voxedge
 
 from tests.conftest import SENTENCES, asset, synthesize  # noqa: E402
 from voxedge.audio import load_audio  # noqa: E402
-from voxedge.bench.corpus import BECKETT, TWO_CITIES  # noqa: E402
+from benchmarks.corpus import BECKETT, TWO_CITIES  # noqa: E402
 
 
 

@@ -15,7 +15,7 @@ from safetensors.numpy import load_file
 from export.whisper.ct2 import main, read_ct2_model
 from tests.conftest import asset, synthesize
 from voxedge.audio import load_audio
-from voxedge.bench.wer import normalize
+from benchmarks.wer import normalize
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # huggingface_hub reads it once, when first imported
 

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..bundle import BUNDLE_ENV
-from ..errors import VoxedgeError
 
 
 def engine_options(p) -> None:
-    p.add_argument("--bundle", type=Path, help=f"bundle directory (default: ${BUNDLE_ENV})")
+    p.add_argument("--bundle", type=Path, help="bundle directory (default: $VOXEDGE_BUNDLE)")
     p.add_argument("--delay-ms", type=int, help="Voxtral: transcription delay, a multiple of 80 from 80 to 1200, "
                    "or 2400 (default: the bundle's, usually 480). Longer is more accurate.")
     p.add_argument("--providers", default="cpu",
@@ -24,9 +22,6 @@ def load_model(args):
     return load(args.bundle, providers=args.providers.split(","), threads=args.threads)
 
 
-def model_kwargs(model, args) -> dict:
-    if args.delay_ms is None:
-        return {}
-    if model.family != "voxtral_realtime":
-        raise VoxedgeError(f"--delay-ms applies to Voxtral Realtime bundles; this is a {model.family} bundle")
-    return {"delay_ms": args.delay_ms}
+def model_kwargs(args) -> dict:
+    """Options given on the command line (unset ones keep the model's defaults)."""
+    return {} if args.delay_ms is None else {"delay_ms": args.delay_ms}

@@ -23,14 +23,15 @@ def run(args) -> int:
     from ..microphone import Microphone, list_devices
 
     if args.list_devices:
-        print(list_devices())
-        return 0
+        devices = list_devices()
+        print("\n".join(devices) if devices else "no input devices")
+        return 0 if devices else 1
     model = load_model(args)
-    stream = model.stream(**model_kwargs(model, args))
+    stream = model.stream(**model_kwargs(args))
     device = int(args.device) if args.device and args.device.isdigit() else args.device
     live = sys.stdout.isatty() and not args.json
-    print("voxedge: listening (Ctrl-C to stop)", file=sys.stderr)
     with Microphone(device=device) as mic:
+        print("voxedge: listening (Ctrl-C to stop)", file=sys.stderr)
         try:
             for event in stream.run(mic):
                 show(event, args.json, live)
@@ -40,6 +41,9 @@ def run(args) -> int:
     if stream.stats.samples_dropped:
         print(f"voxedge: warning: {stream.stats.samples_dropped / 16000:.1f} s of audio were dropped because "
               "transcription was slower than real time", file=sys.stderr)
+    if mic.device_overflows:
+        print(f"voxedge: warning: the sound driver reported {mic.device_overflows} input overflows: audio was lost "
+              "before voxedge got it (the machine was too busy to read the device in time)", file=sys.stderr)
     return 0
 
 

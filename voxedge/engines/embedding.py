@@ -7,26 +7,33 @@ no second copy: only the rows looked up are ever read.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
+
+from ..errors import BundleError
 
 
 class EmbeddingTable:
-    def __init__(self, path, spec: dict):
-        """`spec` (from the manifest): format fp32|fp16|int8|int4, vocab, hidden, block_size, and the
-        byte offsets of the weight (float formats) or of the packed blocks and their scales."""
-        self.vocab, self.hidden = spec["vocab"], spec["hidden"]
-        fmt = spec["format"]
-        if fmt in ("fp32", "fp16"):
-            dtype = np.float32 if fmt == "fp32" else np.float16
-            self._weight = np.memmap(path, dtype, "r", spec["offset"], (self.vocab, self.hidden))
+    def __init__(self, path, spec):
+        """`spec` (voxedge.config.EmbeddingSpec): format fp32|fp16|int8|int4, vocab, hidden, block size,
+        and the byte offsets of the weight (float formats) or of the packed blocks and their scales."""
+        self.vocab, self.hidden = spec.vocab, spec.hidden
+        size = os.path.getsize(path)
+        if spec.format in ("fp32", "fp16"):
+            dtype = np.float32 if spec.format == "fp32" else np.float16
+            _check_span(path, size, spec.offset, self.vocab * self.hidden * np.dtype(dtype).itemsize)
+            self._weight = np.memmap(path, dtype, "r", spec.offset, (self.vocab, self.hidden))
             self._bits = None
         else:
-            self._bits = {"int8": 8, "int4": 4}[fmt]
-            blocks = self.hidden // spec["block_size"]
+            self._bits = {"int8": 8, "int4": 4}[spec.format]
+            blocks = self.hidden // spec.block_size
             row_bytes = self.hidden * self._bits // 8
-            self._packed = np.memmap(path, np.uint8, "r", spec["offset"], (self.vocab, row_bytes))
-            self._scales = np.memmap(path, np.float32, "r", spec["scales_offset"], (self.vocab, blocks))
-            self._block = spec["block_size"]
+            _check_span(path, size, spec.offset, self.vocab * row_bytes)
+            _check_span(path, size, spec.scales_offset, self.vocab * blocks * 4)
+            self._packed = np.memmap(path, np.uint8, "r", spec.offset, (self.vocab, row_bytes))
+            self._scales = np.memmap(path, np.float32, "r", spec.scales_offset, (self.vocab, blocks))
+            self._block = spec.block_size
 
     def __call__(self, ids) -> np.ndarray:
         """Rows for `ids` as float32 [len(ids), hidden]."""
@@ -39,3 +46,9 @@ class EmbeddingTable:
         centred = packed.astype(np.float32) - (1 << (self._bits - 1))  # symmetric: zero point 2**(bits-1)
         scales = np.repeat(np.asarray(self._scales[ids]), self._block, axis=1)
         return centred * scales
+
+
+def _check_span(path, size: int, offset: int, length: int) -> None:
+    if offset + length > size:
+        raise BundleError(f"{path}: the embedding table needs bytes {offset}..{offset + length}, but the file has "
+                          f"{size}; the manifest does not match the graph's weights, re-export the bundle")

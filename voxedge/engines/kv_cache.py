@@ -14,6 +14,11 @@ import time
 import numpy as np
 
 
+def kv_names(layers: int, kind: str) -> list[str]:
+    """The graph's KV inputs ("past") or outputs ("present"), layer by layer."""
+    return [f"{kind}_{t}.{i}" for i in range(layers) for t in ("key", "value")]
+
+
 class SlidingKVCache:
     def __init__(self, layers: int, kv_heads: int, head_dim: int, window: int, max_step: int, dtype=np.float32,
                  initial: int = 256, slack: int = 64):
@@ -28,6 +33,11 @@ class SlidingKVCache:
         self.version = 0  # bumped on reallocation: runners rebind their buffers
         self.buffers: list[np.ndarray] = []
         self._allocate(min(max(initial, max_step), self.max_capacity))
+
+    @classmethod
+    def of(cls, attention, max_step: int, dtype=np.float32, initial: int = 256) -> SlidingKVCache:
+        """A cache for an attention stack described by voxedge.config.Attention."""
+        return cls(attention.layers, attention.kv_heads, attention.head_dim, attention.window, max_step, dtype, initial)
 
     def _allocate(self, capacity: int) -> None:
         old = self.buffers
@@ -44,7 +54,8 @@ class SlidingKVCache:
             return
         if self.capacity < self.max_capacity:
             self._allocate(min(self.max_capacity, max(2 * self.capacity, self.length + n_new)))
-            return
+            if self.length + n_new <= self.capacity:
+                return
         if self.length > self.keep:
             for buf in self.buffers:
                 buf[:, :, : self.keep] = buf[:, :, self.length - self.keep : self.length]

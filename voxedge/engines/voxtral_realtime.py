@@ -12,80 +12,76 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..audio import load_audio
-from ..features import LogMelSpectrogram, StreamingLogMel, StreamingPadding, delay_tokens
-from ..runtime import create_session
-from ..stream import Stream
-from ..tokenizer import TextAssembler, TokenTable
-from ..transcript import Event
-from ..words import SegmentBuilder, WordAssembler
-from .embedding import EmbeddingTable
-from .kv_cache import CachedGraph, SlidingKVCache
+from ..config import VoxtralConfig
+from ..errors import BundleError, UnsupportedError
+from ..features import StreamingLogMel, StreamingPadding
+from ..options import StreamOptions
+from ..stream import Stream, Update
+from ..tokenizer import TextAssembler
+from ..words import WordAssembler
+from .base import Model, stream_segments
+from .kv_cache import CachedGraph, SlidingKVCache, kv_names
 
-FILE_CHUNK = 16000  # transcribe() feeds files a second at a time, so segments come out as decided
+ENCODER_OUTPUTS = ["audio_embeds", "conv1_state_out", "conv2_state_out"]
 
 
-class VoxtralRealtimeModel:
-    """A loaded bundle. Immutable and shareable between threads; each stream owns its state."""
-
+class VoxtralRealtimeModel(Model):
     family = "voxtral_realtime"
+    config_type = VoxtralConfig
+    stream_fields = frozenset({"delay_ms", "encoder_batch"})
+    transcribe_fields = frozenset({"delay_ms", "encoder_batch"})
 
-    def __init__(self, bundle, options):
-        cfg = bundle.config
-        self.bundle, self.config, self.options = bundle, cfg, options
-        self.encoder = create_session(bundle.graph_path("audio_encoder_step"), options)
-        self.decoder = create_session(bundle.graph_path("decoder_step"), options)
-        self.embed = EmbeddingTable(bundle.path(cfg["embedding"]["file"]), cfg["embedding"])
-        self.tokens = TokenTable.load(bundle.path(cfg["tokenizer"]))
-        self.special = cfg["tokens"]
-        self.mel = LogMelSpectrogram(bundle.array(cfg["mel_filters"]), cfg["n_fft"], cfg["hop_length"], cfg["log_mel_max"])
-        self.padding = StreamingPadding(cfg["samples_per_token"], cfg["left_pad_tokens"], cfg["buffer_tokens"],
-                                        cfg["n_fft"], cfg["hop_length"])
-        self.ada_scales = dict(zip(cfg["delays_ms"], bundle.array(cfg["ada_scales"])))
-        self.default_delay_ms = cfg["default_delay_ms"]
-        self.kv_dtype = np.dtype(cfg["kv_dtype"])
+    def _open(self) -> None:
+        cfg = self.config
+        self.encoder = self.session("audio_encoder_step", ["mel", "conv1_state", "conv2_state", "position_ids",
+                                                           *kv_names(cfg.encoder.layers, "past")],
+                                    [*ENCODER_OUTPUTS, *kv_names(cfg.encoder.layers, "present")])
+        self.decoder = self.session("decoder_step", ["inputs_embeds", "position_ids", "ada_scale",
+                                                     *kv_names(cfg.decoder.layers, "past")], ["logits"])
+        self.conv_shapes = {i.name: tuple(i.shape) for i in self.encoder.get_inputs() if i.name.startswith("conv")}
+        if not all(all(isinstance(d, int) for d in shape) for shape in self.conv_shapes.values()):
+            raise BundleError(f"{self.bundle.root}: the encoder's conv states must have fixed shapes; re-export")
+        scales = self.bundle.array(cfg.ada_scales, (len(cfg.delays_ms), cfg.decoder.layers, cfg.decoder.hidden))
+        self.ada_scales = dict(zip(cfg.delays_ms, scales.astype(cfg.kv_dtype)))
+        self.padding = StreamingPadding(cfg.samples_per_token, cfg.left_pad_tokens, cfg.buffer_tokens,
+                                        cfg.front_end.n_fft, cfg.front_end.hop_length)
 
-    def stream(self, delay_ms: int | None = None, *, encoder_batch: int = 1, on_step=None) -> VoxtralStream:
-        """A live session. `encoder_batch` > 1 encodes that many 80 ms steps per call: cheaper per
-        step, (encoder_batch - 1) x 80 ms later. `on_step(token, logits, start_s, end_s)` sees every step."""
-        return VoxtralStream(self, self.default_delay_ms if delay_ms is None else delay_ms, encoder_batch, on_step)
+    def delay_tokens(self, delay_ms: int | None) -> int:
+        """A delay in milliseconds (None: the bundle's default) as a number of 80 ms tokens."""
+        cfg = self.config
+        delay_ms = cfg.default_delay_ms if delay_ms is None else delay_ms
+        if delay_ms not in cfg.delays_ms:
+            shown = ", ".join(str(d) for d in sorted(cfg.delays_ms))
+            raise UnsupportedError(f"delay {delay_ms} ms is not supported by this bundle; choose one of: {shown}")
+        return delay_ms // cfg.ms_per_token
 
-    def transcribe(self, audio, *, sample_rate: int | None = None, delay_ms: int | None = None, encoder_batch: int = 4):
-        """Segments of a file or array, yielded as they are decided."""
-        samples = load_audio(audio, sample_rate)
-        stream = self.stream(delay_ms, encoder_batch=encoder_batch)
-        segments = SegmentBuilder()
-        for start in range(0, len(samples), FILE_CHUNK):
-            for event in stream.feed(samples[start : start + FILE_CHUNK]):
-                if event.kind == "final":
-                    yield from segments.add(event.words)
-        for event in stream.close():
-            if event.kind == "final":
-                yield from segments.add(event.words)
-        yield from segments.flush()
+    def _stream_engine(self, options: StreamOptions, on_step) -> VoxtralSession:
+        return VoxtralSession(self, self.delay_tokens(options.delay_ms), options.encoder_batch, on_step)
+
+    def _segments(self, source, options, info):
+        stream = StreamOptions(delay_ms=options.delay_ms, encoder_batch=options.encoder_batch)
+        return stream_segments(Stream(self._stream_engine(stream, None)), source)
 
 
-class VoxtralStream(Stream):
-    def __init__(self, model: VoxtralRealtimeModel, delay_ms: int, encoder_batch: int, on_step):
-        super().__init__()
-        cfg, special = model.config, model.special
-        self.model = model
-        self.delay_ms = delay_ms
-        self.n_d = delay_tokens(delay_ms, cfg["delays_ms"], cfg["ms_per_token"])
-        self.ada_scale = model.ada_scales[delay_ms].astype(model.kv_dtype)
-        self.prompt = np.array([special["bos"]] + [special["streaming_pad"]] * (cfg["left_pad_tokens"] + self.n_d))
-        self.encoder_batch = max(1, int(encoder_batch))
+class VoxtralSession:
+    """One stream's state: caches, front end, clocks and pending text. Implements EngineStream.
+
+    `on_step(token, logits, start_s, end_s)` sees every decoder step, times in engine seconds.
+    """
+
+    def __init__(self, model: VoxtralRealtimeModel, n_d: int, encoder_batch: int, on_step):
+        cfg = model.config
+        self.model, self.cfg, self.n_d = model, cfg, n_d
+        self.ada_scale = model.ada_scales[n_d * cfg.ms_per_token]
+        tokens = cfg.tokens
+        self.prompt = np.array([tokens.bos] + [tokens.streaming_pad] * (cfg.left_pad_tokens + n_d))
+        self.encoder_batch = encoder_batch
         self.on_step = on_step
-        self.frames_per_token = cfg["mel_frames_per_token"]
-        self.samples_per_token = cfg["samples_per_token"]
-        enc, dec = cfg["encoder"], cfg["decoder"]
-        conv_per_token = self.frames_per_token // 2
-        enc_cache = SlidingKVCache(enc["layers"], enc["heads"], enc["head_dim"], enc["window"],
-                                   conv_per_token * max(len(self.prompt), self.encoder_batch), model.kv_dtype)
-        dec_cache = SlidingKVCache(dec["layers"], dec["kv_heads"], dec["head_dim"], dec["window"], len(self.prompt),
-                                   model.kv_dtype)
-        self._encoder = CachedGraph(model.encoder, enc_cache, ["audio_embeds", "conv1_state_out", "conv2_state_out"])
-        self._decoder = CachedGraph(model.decoder, dec_cache, ["logits"])
+        self.steps = self.resets = 0
+        enc_step = cfg.mel_frames_per_token // 2 * max(len(self.prompt), encoder_batch)
+        self._encoder = CachedGraph(model.encoder, SlidingKVCache.of(cfg.encoder, enc_step, cfg.kv_dtype), ENCODER_OUTPUTS)
+        self._decoder = CachedGraph(model.decoder, SlidingKVCache.of(cfg.decoder, len(self.prompt), cfg.kv_dtype),
+                                    ["logits"])
         self._words = WordAssembler()
         self._text = TextAssembler(model.tokens)
         self._start_session(origin=0)
@@ -94,11 +90,10 @@ class VoxtralStream(Stream):
 
     def _start_session(self, origin: int) -> None:
         """Fresh prompt, caches and clocks; the session's real audio begins at engine sample `origin`."""
-        model, enc = self.model, self.model.config["encoder"]
+        model = self.model
         self._mel = StreamingLogMel(model.mel, left_pad=model.padding.left_pad)
         self._frames = np.zeros((model.mel.n_mels, 0), np.float32)
-        self._conv1 = np.zeros((1, model.mel.n_mels, 2), model.kv_dtype)
-        self._conv2 = np.zeros((1, enc["hidden"], 1), model.kv_dtype)
+        self._conv = {name: np.zeros(shape, self.cfg.kv_dtype) for name, shape in model.conv_shapes.items()}
         self._encoder.cache.length = self._decoder.cache.length = 0
         self._enc_pos = self._dec_pos = 0
         self._token = None  # previous token; None until the prompt is prefilled
@@ -109,31 +104,34 @@ class VoxtralStream(Stream):
         self._history = np.zeros(0, np.float32)  # recent samples, for a restart after end-of-sequence
         self._history_start = 0  # session sample index of _history[0]
 
-    # -- Stream interface -----------------------------------------------------------------------
+    # -- EngineStream ---------------------------------------------------------------------------
 
-    def _process(self, samples: np.ndarray) -> list[Event]:
+    def process(self, samples: np.ndarray) -> Update:
         words: list = []
-        before = self._words.pending()
         # A token's worth at a time: at most one token of audio waits unconsumed beyond the model's own
         # lookahead, which bounds the history kept for restarts whatever size the caller feeds.
-        for start in range(0, len(samples), self.samples_per_token):
-            words += self._consume(samples[start : start + self.samples_per_token])
-        return self._events(words, before)
+        step = self.cfg.samples_per_token
+        for start in range(0, len(samples), step):
+            words += self._consume(samples[start : start + step])
+        return Update(words, self._open_words())
 
-    def _finish(self) -> list[Event]:
+    def finish(self) -> Update:
         """Append the flush pad and step until the audio is used up (the last 80 ms position is not
         consumed, as in transformers' offline generate), or until end-of-sequence."""
-        before = self._words.pending()
         words: list = []
         if self._fed or self._step:
             flush = np.zeros(self.model.padding.flush_pad(self._fed, self.n_d), np.float32)
             self._frames = np.concatenate([self._frames, self._mel.feed(flush)], axis=1)
-            self._frames = self._frames[:, : self._frames.shape[1] - self.frames_per_token]
+            self._frames = self._frames[:, : self._frames.shape[1] - self.cfg.mel_frames_per_token]
             words += self._run(final=True)
         words += self._words.push(self._text.flush(), *self._times(self._step))  # a cut-off UTF-8 tail, if any
-        return self._events(words + self._words.flush(), before, final=True)
+        return Update(words + self._words.flush())
 
     # -- the work -------------------------------------------------------------------------------
+
+    def _open_words(self) -> list:
+        pending = self._words.pending()
+        return [pending] if pending else []
 
     def _consume(self, samples: np.ndarray) -> list:
         self._history = np.concatenate([self._history, samples])
@@ -144,7 +142,7 @@ class VoxtralStream(Stream):
     def _run(self, final: bool) -> list:
         """Run every step the pending mel frames allow; returns completed words."""
         words = []
-        per_token = self.frames_per_token
+        per_token = self.cfg.mel_frames_per_token
         if self._token is None:
             if self._frames.shape[1] < per_token * len(self.prompt):
                 return words
@@ -165,14 +163,13 @@ class VoxtralStream(Stream):
         return words
 
     def _encode(self, n_tokens: int) -> np.ndarray:
-        frames = self._frames[:, : n_tokens * self.frames_per_token]
+        frames = self._frames[:, : n_tokens * self.cfg.mel_frames_per_token]
         self._frames = self._frames[:, frames.shape[1] :]
         n_conv = frames.shape[1] // 2
-        audio, self._conv1, self._conv2 = self._encoder.run(
+        audio, self._conv["conv1_state"], self._conv["conv2_state"] = self._encoder.run(
             {
-                "mel": frames[None].astype(self.model.kv_dtype),
-                "conv1_state": self._conv1,
-                "conv2_state": self._conv2,
+                "mel": frames[None].astype(self.cfg.kv_dtype),
+                **self._conv,
                 "position_ids": np.arange(self._enc_pos, self._enc_pos + n_conv, dtype=np.int64)[None],
             },
             n_conv,
@@ -182,7 +179,7 @@ class VoxtralStream(Stream):
 
     def _decode(self, ids: np.ndarray, audio: np.ndarray) -> list:
         """One decoder call (the prefill or a step); returns the words its token completed."""
-        embeds = (self.model.embed(ids)[None] + audio).astype(self.model.kv_dtype)
+        embeds = (self.model.embed(ids)[None] + audio).astype(self.cfg.kv_dtype)
         (logits,) = self._decoder.run(
             {
                 "inputs_embeds": embeds,
@@ -197,51 +194,43 @@ class VoxtralStream(Stream):
         if self.on_step:
             self.on_step(token, logits[0], start, end)
         self._step += 1
-        self.stats.steps += 1
+        self.steps += 1
         return self._emit(token, start, end)
 
     def _emit(self, token: int, start: float, end: float) -> list:
-        special = self.model.special
+        tokens = self.cfg.tokens
         self._token = token
-        if token == special["eos"]:
+        if token == tokens.eos:
             self._ended = True
             return self._words.flush()
-        if token == special["streaming_word"]:
+        if token == tokens.streaming_word:
             return self._words.boundary()
         return self._words.push(self._text.push(token), start, end)
 
     def _times(self, step: int) -> tuple[float, float]:
-        first = self._origin + step * self.samples_per_token
-        return self.clock.seconds(first), self.clock.seconds(first + self.samples_per_token)
+        """The 80 ms frame of a session's token, in engine seconds."""
+        first = self._origin + step * self.cfg.samples_per_token
+        return first / 16000, (first + self.cfg.samples_per_token) / 16000
 
     def _after_end(self, final: bool) -> list:
         """After end-of-sequence: at end of stream, stop; live, a new session on the audio from the
         frame after it."""
         if final:
             return []
-        restart = self._step * self.samples_per_token
+        restart = self._step * self.cfg.samples_per_token
         pending = self._history[max(0, restart - self._history_start) :]
-        self.stats.resets += 1
+        self.resets += 1
         self._start_session(self._origin + restart)
         words = []
-        for start in range(0, len(pending), self.samples_per_token):
-            words += self._consume(pending[start : start + self.samples_per_token])
+        for start in range(0, len(pending), self.cfg.samples_per_token):
+            words += self._consume(pending[start : start + self.cfg.samples_per_token])
         return words
 
     def _trim_history(self) -> None:
         """Keep only audio a restart could still need: from the frame of the next token on."""
-        keep_from = self._step * self.samples_per_token
+        keep_from = self._step * self.cfg.samples_per_token
         drop = keep_from - self._history_start
         if drop > 0:
             self._history = self._history[drop:]
             self._history_start = keep_from
 
-    def _events(self, words: list, before, final: bool = False) -> list[Event]:
-        events = []
-        if words:
-            text = "".join(w.text for w in words)
-            events.append(Event("final", text, words[0].start, words[-1].end, tuple(words)))
-        pending = None if final else self._words.pending()
-        if pending != before and pending is not None:
-            events.append(Event("partial", pending.text, pending.start, pending.end, (pending,)))
-        return events

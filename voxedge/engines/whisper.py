@@ -1,9 +1,10 @@
 """Whisper on onnxruntime: files in 30 s windows, seeking by the last timestamp (docs/whisper.md).
 
-Files follow openai/whisper's long-form algorithm, as faster-whisper does: log-mel of the whole
-file, a window at `seek`, greedy decoding with timestamps conditioned on the previous text, the
-window's complete segments kept, and the next window starting where the last complete one ended.
-Word times are interpolated within each segment by token count (Whisper gives segment times only).
+Files follow openai/whisper's long-form algorithm, as faster-whisper does: log-mel of the whole file
+(computed block by block, in two passes: the first finds the maximum the features are scaled by), a
+window at `seek`, decoding with timestamps conditioned on the previous text, the window's complete
+segments kept, and the next window starting where the last complete one ended. Live streams run
+LocalAgreement (voxedge/agreement.py) over the same window transcriber.
 """
 
 from __future__ import annotations
@@ -12,116 +13,104 @@ import collections
 
 import numpy as np
 
-from ..audio import SAMPLE_RATE, load_audio
-from ..features import LogMelSpectrogram
-from ..runtime import create_session
-from ..tokenizer import TextAssembler, TokenTable
-from ..transcript import Segment, Word
-from ..words import WordAssembler
-from .embedding import EmbeddingTable
-from .whisper_decoding import WindowDecoder, split_segments
-
-TIME_PRECISION = 0.02  # seconds per timestamp token
-FRAMES_PER_TIMESTAMP = 2  # mel frames (10 ms) per timestamp step
-NO_SPEECH_THRESHOLD = 0.6  # skip a window when no-speech is this likely ...
-LOGPROB_THRESHOLD = -1.0  # ... and the decoded text this unlikely (openai/whisper's defaults)
+from ..agreement import LocalAgreement
+from ..audio import SAMPLE_RATE
+from ..config import WhisperConfig
+from ..transcript import Segment
+from .base import Model
+from .kv_cache import kv_names
+from .whisper_window import WindowTranscriber
 
 
-class WhisperModel:
-    """A loaded bundle: immutable and shareable; decoding state lives in each call or stream."""
-
+class WhisperModel(Model):
     family = "whisper"
+    config_type = WhisperConfig
+    stream_fields = frozenset({"step_ms"})
+    transcribe_fields = frozenset({"condition_on_previous_text"})
 
-    def __init__(self, bundle, options):
-        cfg = bundle.config
-        self.bundle, self.config, self.options = bundle, cfg, options
-        self.encoder = create_session(bundle.graph_path("encoder"), options)
-        self.decoder = create_session(bundle.graph_path("decoder_step"), options)
-        self.embed = EmbeddingTable(bundle.path(cfg["embedding"]["file"]), cfg["embedding"])
-        self.tokens = TokenTable.load(bundle.path(cfg["tokenizer"]))
-        self.special = cfg["tokens"]
-        self.mel = LogMelSpectrogram(bundle.array(cfg["mel_filters"]), cfg["n_fft"], cfg["hop_length"])
-        self.window_frames = cfg["window_frames"]
-        self.sot_sequence = list(cfg["sot_sequence"])
+    def _open(self) -> None:
+        cfg = self.config
+        cross = [f"cross_{kind}.{i}" for i in range(cfg.decoder.layers) for kind in ("key", "value")]
+        self.encoder = self.session("encoder", ["mel"], cross)
+        self.decoder = self.session("decoder_step", ["inputs_embeds", "position_ids", *cross,
+                                                     *kv_names(cfg.decoder.layers, "past")], ["logits"])
+        self._cross_names = [o.name for o in self.encoder.get_outputs()]
 
     # -- building blocks shared by files and streams ------------------------------------------------
 
     def features(self, audio: np.ndarray) -> np.ndarray:
-        """Log-mel of a whole signal as openai/faster-whisper compute it: 160 zeros appended, the
-        maximum taken over the whole signal; returns only the frames covering real audio."""
-        mel = self.mel(np.pad(audio, (0, self.mel.hop_length)))
-        return mel[:, :-1]
+        """Log-mel of a whole (short) signal as openai/faster-whisper compute it: 160 zeros appended,
+        the maximum taken over the whole signal; returns only the frames covering real audio."""
+        return self.mel(np.pad(audio, (0, self.mel.hop_length)))[:, :-1]
 
     def encode(self, window: np.ndarray) -> dict:
         """One window of mel frames (zero-padded to 30 s, as the references do) -> cross-attention K/V."""
-        padded = np.zeros((window.shape[0], self.window_frames), np.float32)
-        padded[:, : min(window.shape[1], self.window_frames)] = window[:, : self.window_frames]
-        outputs = self.encoder.run(None, {"mel": padded[None]})
-        return dict(zip((o.name for o in self.encoder.get_outputs()), outputs))
+        frames = self.config.window_frames
+        padded = np.zeros((window.shape[0], frames), np.float32)
+        padded[:, : min(window.shape[1], frames)] = window[:, :frames]
+        return dict(zip(self._cross_names, self.encoder.run(None, {"mel": padded[None]})))
 
     def prompt(self, previous_tokens) -> list:
-        previous = list(previous_tokens)[-(self.config["decoder"]["max_positions"] // 2 - 1) :]
-        return ([self.special["sot_prev"], *previous] if previous else []) + self.sot_sequence
+        """The decoder's prompt: up to half the context of previous text, then the start sequence."""
+        previous = list(previous_tokens)[-(self.config.max_positions // 2 - 1) :]
+        return ([self.config.tokens.sot_prev, *previous] if previous else []) + list(self.config.sot_sequence)
 
-    def timed_words(self, start: float, end: float, tokens: list) -> list[tuple[Word, list]]:
-        """(word, its token ids) for a segment's tokens, times spread evenly over [start, end] by token.
+    # -- Model -----------------------------------------------------------------------------------
 
-        A segment without a single letter or digit (" . . ." is what tiny models hallucinate on faint
-        noise) has no words."""
-        tokens = [t for t in tokens if t < self.special["timestamp_begin"]]
-        if not any(c.isalnum() for c in self.tokens.decode(tokens)):
-            return []
-        step = (end - start) / max(len(tokens), 1)
-        words, assembler, text, pending = [], WordAssembler(), TextAssembler(self.tokens), []
-        pieces = [(text.push(t), t, start + i * step, start + (i + 1) * step) for i, t in enumerate(tokens)]
-        for piece, token, piece_start, piece_end in pieces + [(text.flush(), None, end, end)]:
-            done = assembler.push(piece, piece_start, piece_end)
-            if done:
-                words.append((done[0], pending))
-                pending = []
-            if token is not None:
-                pending.append(token)
-        words += [(word, pending) for word in assembler.flush()]
-        return words
+    def _language(self, source, options):
+        if not self.config.languages:  # an English-only model
+            return "en", None
+        return options.language, None
 
-    def segment(self, start: float, end: float, tokens: list) -> Segment | None:
-        words = tuple(word for word, _ in self.timed_words(start, end, tokens))
-        text = "".join(w.text for w in words)
-        return Segment(start, end, text, words) if text.strip() else None
+    def _segments(self, source, options, info):
+        """Segments of a file, window by window, in bounded memory."""
+        window = WindowTranscriber(self)
+        history = collections.deque(maxlen=self.config.max_positions // 2)
+        frames = _FileFrames(self, source)
+        seek_seconds = self.mel.hop_length / SAMPLE_RATE
+        while (mel := frames.window(self.config.window_frames)).shape[1]:
+            hypothesis = window(mel, history, frames.start * seek_seconds)
+            for segment in hypothesis.segments:
+                if segment.words:
+                    yield Segment(segment.start, segment.end, "".join(w.text for w, _ in segment.words),
+                                  tuple(w for w, _ in segment.words))
+                if options.condition_on_previous_text:
+                    history += segment.tokens
+            frames.advance(hypothesis.seek)
 
-    @staticmethod
-    def is_silence(result) -> bool:
-        return result.no_speech_prob > NO_SPEECH_THRESHOLD and result.avg_logprob < LOGPROB_THRESHOLD
+    def _stream_engine(self, options, on_step) -> LocalAgreement:
+        window = WindowTranscriber(self, on_step)
 
-    # -- public ---------------------------------------------------------------------------------
+        def hypothesize(audio, prompt, offset):
+            return window(self.features(audio), prompt, offset)
 
-    def transcribe(self, audio, *, sample_rate: int | None = None, condition_on_previous_text: bool = True,
-                   on_step=None):
-        """Segments of a file or array, yielded window by window."""
-        samples = load_audio(audio, sample_rate)
-        features = self.features(samples)
-        decoder = WindowDecoder(self, on_step)
-        content = features.shape[1]
-        seek, history = 0, collections.deque(maxlen=self.config["decoder"]["max_positions"] // 2)
-        while seek < content:
-            size = min(self.window_frames, content - seek)
-            result = decoder.decode(self.encode(features[:, seek : seek + size]), self.prompt(history))
-            offset = seek * self.mel.hop_length / SAMPLE_RATE
-            if self.is_silence(result):
-                seek += size
-                continue
-            pieces, last, done = split_segments(result.tokens, self.special["timestamp_begin"])
-            for start, end, tokens in pieces:
-                end_time = offset + (size * self.mel.hop_length / SAMPLE_RATE if end is None else end * TIME_PRECISION)
-                segment = self.segment(offset + start * TIME_PRECISION, end_time, tokens)
-                if segment:
-                    yield segment
-                if condition_on_previous_text:
-                    history += tokens
-            seek += size if done else last * FRAMES_PER_TIMESTAMP
+        return LocalAgreement(hypothesize, SAMPLE_RATE * options.step_ms // 1000, self.config.max_positions // 2)
 
-    def stream(self, *, step_ms: int = 1000, on_step=None):
-        """Live transcription: LocalAgreement-2 over a growing buffer, re-decoded every `step_ms`."""
-        from .whisper_stream import WhisperStream
 
-        return WhisperStream(self, step_ms, on_step)
+class _FileFrames:
+    """A file's log-mel frames, scaled by the maximum over the whole file (a first pass finds it), and
+    served window by window from a buffer that never holds much more than one window."""
+
+    def __init__(self, model: WhisperModel, source):
+        self.mel = model.mel
+        ceiling = max(float(chunk.max(initial=-np.inf)) for chunk in self.mel.signal_frames(source.blocks()))
+        # the last frame (centred on the appended zeros) counts for the maximum but is not content
+        self._chunks = (self.mel.normalize(c, ceiling) for c in self.mel.signal_frames(source.blocks()))
+        self._buffer = np.zeros((self.mel.n_mels, 0), np.float32)
+        self._exhausted = False
+        self.start = 0  # frame index of the buffer's first frame
+
+    def window(self, size: int) -> np.ndarray:
+        """Up to `size` content frames from `start` on."""
+        while self._buffer.shape[1] <= size and not self._exhausted:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                self._exhausted = True
+                self._buffer = self._buffer[:, :-1]  # drop the frame past the content
+            else:
+                self._buffer = np.concatenate([self._buffer, chunk], axis=1)
+        return self._buffer[:, :size]
+
+    def advance(self, frames: int) -> None:
+        self._buffer = self._buffer[:, frames:]
+        self.start += frames

@@ -5,6 +5,8 @@ The rules, applied in this order to every step's logits, are those of openai/whi
 a blank or end-of-text as the first token, and the timestamp rules: timestamps come in pairs and
 never decrease, the first token is a timestamp no later than 1 s, and a timestamp is forced when all
 timestamps together are likelier than any text token.
+
+Tokens in, tokens out: times, words and segments are voxedge/engines/whisper_window.py's job.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ NEG_INF = np.float32(-np.inf)
 
 
 @dataclass(frozen=True)
-class WindowResult:
+class Decoded:
     tokens: list  # sampled tokens, end-of-text excluded
     avg_logprob: float
     no_speech_prob: float
@@ -35,25 +37,24 @@ class WindowDecoder:
     """Per-caller decoding state (the self-attention cache) over a shared WhisperModel."""
 
     def __init__(self, model, on_step=None):
-        cfg = model.config["decoder"]
+        cfg = model.config
         self.model = model
         self.on_step = on_step
-        self.cache = SlidingKVCache(cfg["layers"], cfg["heads"], cfg["head_dim"], cfg["max_positions"],
-                                    cfg["max_positions"], initial=64)
+        self.max_positions = cfg.max_positions
+        self.cache = SlidingKVCache.of(cfg.decoder, cfg.max_positions, initial=64)
         self.graph = CachedGraph(model.decoder, self.cache, ["logits"])
-        tokens = model.special
-        self.eot, self.ts_begin = tokens["eot"], tokens["timestamp_begin"]
-        self.no_timestamps, self.no_speech = tokens["no_timestamps"], tokens["no_speech"]
-        self.suppress = np.asarray(model.config["suppress_tokens"], np.int64)
-        self.begin_suppress = np.asarray(model.config["begin_suppress_tokens"], np.int64)
-        self.max_initial = model.config["max_initial_timestamp_index"]
-        self.max_positions = cfg["max_positions"]
+        tokens = cfg.tokens
+        self.eot, self.ts_begin = tokens.eot, tokens.timestamp_begin
+        self.no_timestamps, self.no_speech = tokens.no_timestamps, tokens.no_speech
+        self.suppress = np.asarray(cfg.suppress_tokens, np.int64)
+        self.begin_suppress = np.asarray(cfg.begin_suppress_tokens, np.int64)
+        self.max_initial = cfg.max_initial_timestamp_index
 
-    def decode(self, cross: dict, prompt: list, timestamps: bool = True) -> WindowResult:
+    def decode(self, cross: dict, prompt: list, timestamps: bool = True) -> Decoded:
         """Greedy decoding after `prompt` over one window's cross-attention keys/values."""
         self.cache.length = 0
         logits = self._step(prompt, cross, 0)
-        no_speech = float(np.exp(log_softmax(logits)[self.no_speech])) if self.no_speech is not None else 0.0
+        no_speech = float(np.exp(log_softmax(logits)[self.no_speech]))
         tokens, total_logprob = [], 0.0
         for _ in range(min(self.max_positions // 2, self.max_positions - len(prompt))):
             filtered = self._filter(logits.copy(), tokens, timestamps)
@@ -65,7 +66,7 @@ class WindowDecoder:
                 break
             tokens.append(token)
             logits = self._step([token], cross, len(prompt) + len(tokens) - 1)
-        return WindowResult(tokens, total_logprob / (len(tokens) + 1), no_speech)
+        return Decoded(tokens, total_logprob / (len(tokens) + 1), no_speech)
 
     def _step(self, ids: list, cross: dict, position: int) -> np.ndarray:
         feeds = {
@@ -103,26 +104,3 @@ class WindowDecoder:
         stamp_mass = np.logaddexp.reduce(logprobs[begin:])
         if stamp_mass > logprobs[:begin].max():
             logits[:begin] = NEG_INF
-
-
-def split_segments(tokens: list, ts_begin: int) -> tuple[list, int | None, bool]:
-    """Cut a window's tokens at timestamp pairs: ([(start_pos, end_pos, tokens)], last_pos, done).
-
-    Positions are timestamp indices (0.02 s each). `done` is True when the window ended with a lone
-    timestamp (no speech after it) or had no timestamp pairs; otherwise `last_pos` is where the last
-    complete segment ended and the next window should start (openai/whisper's seek rule).
-    """
-    single_ending = len(tokens) >= 2 and tokens[-2] < ts_begin <= tokens[-1]
-    cuts = [i for i in range(1, len(tokens)) if tokens[i] >= ts_begin and tokens[i - 1] >= ts_begin]
-    if not cuts:
-        stamps = [t - ts_begin for t in tokens if t >= ts_begin]
-        end = stamps[-1] if stamps and stamps[-1] != 0 else None
-        return [(0, end, tokens)], None, True
-    if single_ending:
-        cuts.append(len(tokens))
-    segments, last = [], 0
-    for cut in cuts:
-        piece = tokens[last:cut]
-        segments.append((piece[0] - ts_begin, piece[-1] - ts_begin, piece))
-        last = cut
-    return segments, tokens[last - 1] - ts_begin, single_ending

@@ -8,7 +8,9 @@ fastest any implementation can be on a machine: the floor the benchmarks compare
 
 from __future__ import annotations
 
-# VOXTRAL_REALTIME.md 6.1
+from export.quantize import PRESET_FORMATS
+
+# The real checkpoint's dimensions (docs/voxtral.md, "The model")
 REAL_SIZE = {
     "encoder": {"layers": 32, "hidden": 1280, "heads": 32, "head_dim": 64, "mlp": 5120, "window": 750, "mels": 128},
     "adapter": {"in": 5120, "out": 3072},
@@ -16,17 +18,6 @@ REAL_SIZE = {
                 "window": 8192, "vocab": 131072},
 }
 
-# Weight format of each role, per preset: the exporter's presets (export/quantize.py) are built from this.
-PRESET_FORMATS = {
-    "fp32": {"encoder": "fp32", "adapter": "fp32", "decoder": "fp32", "lm_head": "fp32"},
-    "fp16": {"encoder": "fp16", "adapter": "fp16", "decoder": "fp16", "lm_head": "fp16"},
-    "int8": {"encoder": "int8-dynamic", "adapter": "int8-dynamic", "decoder": "int8", "lm_head": "int8"},
-    # 4 bits only where the bytes are (the decoder's linears); the embedding/LM head, encoder and
-    # adapter stay at 8 bits, as ports measured all-4-bit variants to lose accuracy. The encoder's
-    # 8 bits are per-channel weights with activations quantized per call: 2x faster when several
-    # steps are encoded at once (export/quantize.py).
-    "int4": {"encoder": "int8-dynamic", "adapter": "int8-dynamic", "decoder": "int4", "lm_head": "int8"},
-}
 
 # MatMulNBits blocks of 32 values carry one float32 scale: 4 bits + 1 bit, 8 bits + 1 bit.
 BYTES_PER_WEIGHT = {"fp32": 4.0, "fp16": 2.0, "int8": 1.125, "int4": 0.625, "int8-dynamic": 1.0}

@@ -1,0 +1,113 @@
+"""The engine contract: what a model family implements, and what every family gets from here.
+
+A family subclasses `Model` and provides (docs/architecture.md has the whole contract):
+
+- class attributes `family` (the manifest's family), `config_type` (its record in voxedge/config.py),
+  `stream_fields` and `transcribe_fields` (the option fields it supports);
+- `_open()`: its graphs (through `self.session`) and family tables;
+- `_stream_engine(options, on_step)`: one stream's state, an `EngineStream` (voxedge/stream.py);
+- `_segments(source, options, info)`: file transcription (`stream_segments` streams the file);
+- optionally `_language(source, options)` (the default: the language asked for).
+
+It gets: the bundle and its parsed config, the token and embedding tables, the front end, sessions
+checked against the inputs and outputs it needs, option records checked against what it supports,
+audio opened (and refused) at call time, and the `Stream` wrapper that maps times and counts drops.
+"""
+
+from __future__ import annotations
+
+from ..audio import SAMPLE_RATE, open_audio
+from ..errors import BundleError
+from ..features import LogMelSpectrogram
+from ..options import StreamOptions, TranscribeOptions, build
+from ..runtime import create_session
+from ..stream import Stream
+from ..tokenizer import TokenTable
+from ..transcript import Transcription, TranscriptionInfo
+from ..words import SegmentBuilder
+from .embedding import EmbeddingTable
+
+FILE_CHUNK = SAMPLE_RATE  # files are streamed a second at a time, so segments come out as decided
+
+
+class Model:
+    """A loaded bundle: immutable and shareable between threads; each stream or call owns its state."""
+
+    family: str
+    config_type: type
+    stream_fields: frozenset = frozenset()
+    transcribe_fields: frozenset = frozenset()
+
+    def __init__(self, bundle, runtime):
+        self.bundle, self.runtime = bundle, runtime
+        self.config = cfg = self.config_type.parse(bundle.model_section)
+        self.tokens = TokenTable.load(bundle.path(cfg.tokenizer))
+        if len(self.tokens) != cfg.vocab:
+            raise BundleError(f"{bundle.root}: the token table has {len(self.tokens)} entries, the model {cfg.vocab}")
+        self.embed = EmbeddingTable(bundle.path(cfg.embedding.file), cfg.embedding)
+        fe = cfg.front_end
+        filters = bundle.array(fe.mel_filters, (fe.n_fft // 2 + 1, fe.n_mels))
+        self.mel = LogMelSpectrogram(filters, fe.n_fft, fe.hop_length, fe.log_mel_max)
+        self._open()
+
+    @property
+    def name(self) -> str:
+        return f"{self.bundle.manifest.get('name') or self.bundle.root} ({self.family})"
+
+    def session(self, graph: str, inputs, outputs):
+        """An onnxruntime session for one of the bundle's graphs, refused unless it has the named
+        inputs and outputs (a graph swapped for another, or from another export, is caught here)."""
+        session = create_session(self.bundle.graph_bytes(graph), self.runtime, data_dir=self.bundle.root,
+                                 label=self.bundle.graph_path(graph))
+        have_in = {i.name for i in session.get_inputs()}
+        have_out = {o.name for o in session.get_outputs()}
+        missing = sorted(set(inputs) - have_in) + sorted(set(outputs) - have_out)
+        if missing:
+            raise BundleError(f"{self.bundle.root}: graph {graph!r} lacks {', '.join(missing[:4])}: it is not the "
+                              f"{graph} graph this {self.family} engine needs; re-export the bundle")
+        return session
+
+    # -- public ---------------------------------------------------------------------------------
+
+    def transcribe(self, audio, options: TranscribeOptions | None = None, *, sample_rate: int | None = None,
+                   **fields) -> Transcription:
+        """Segments of a file, an array (give its `sample_rate`) or PCM bytes, yielded as they are
+        decided. Options: a TranscribeOptions record and/or its fields as keywords."""
+        options = build(TranscribeOptions, options, fields, self.transcribe_fields, self.family)
+        source = open_audio(audio, sample_rate)
+        language, probability = self._language(source, options)
+        info = TranscriptionInfo(source.duration, language, probability, self.name)
+        return Transcription(self._segments(source, options, info), info)
+
+    def stream(self, options: StreamOptions | None = None, *, on_step=None, **fields) -> Stream:
+        """A live stream. `on_step` (for tests and tools) sees every engine step; its arguments are
+        the family's (docs/architecture.md)."""
+        options = build(StreamOptions, options, fields, self.stream_fields, self.family)
+        return Stream(self._stream_engine(options, on_step))
+
+    # -- what a family implements ------------------------------------------------------------------
+
+    def _open(self) -> None:
+        raise NotImplementedError
+
+    def _stream_engine(self, options: StreamOptions, on_step):
+        raise NotImplementedError
+
+    def _language(self, source, options) -> tuple[str | None, float | None]:
+        return options.language, None
+
+    def _segments(self, source, options: TranscribeOptions, info: TranscriptionInfo):
+        raise NotImplementedError
+
+
+def stream_segments(stream: Stream, source):
+    """File transcription as a live stream: its final words, grouped into segments."""
+    segments = SegmentBuilder()
+    for block in source.blocks(FILE_CHUNK):
+        for event in stream.feed(block):
+            if event.kind == "final":
+                yield from segments.add(event.words)
+    for event in stream.close():
+        if event.kind == "final":
+            yield from segments.add(event.words)
+    yield from segments.flush()

@@ -1,0 +1,116 @@
+"""One Whisper window -> a hypothesis: its segments with timed words, and where the next window starts.
+
+Both the file loop (voxedge/engines/whisper.py) and live LocalAgreement (voxedge/agreement.py) see
+Whisper only through `WindowTranscriber`: mel frames of at most 30 s, the tokens of the text before
+them, and the window's start time in, a `Hypothesis` out. The rules that turn tokens into times live
+here once: timestamp pairs cut segments (openai/whisper's seek rule), a segment without a closing
+timestamp ends where the window's audio ends, and word times are spread over their segment by token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..tokenizer import TextAssembler
+from ..transcript import Word
+from ..words import WordAssembler
+from .whisper_decoding import WindowDecoder
+
+TIME_PRECISION = 0.02  # seconds per timestamp token
+FRAMES_PER_TIMESTAMP = 2  # mel frames (10 ms) per timestamp step
+NO_SPEECH_THRESHOLD = 0.6  # a window is silent when no-speech is this likely ...
+LOGPROB_THRESHOLD = -1.0  # ... and the decoded text this unlikely (openai/whisper's defaults)
+
+
+@dataclass(frozen=True)
+class TimedSegment:
+    start: float
+    end: float
+    tokens: list  # its tokens, timestamps included: what conditions the next window
+    words: list  # [(Word, its token ids)]; empty for a segment without letters or digits
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    segments: list  # [TimedSegment]
+    seek: int  # mel frames of this window that are done: the next window starts there
+
+    @property
+    def words(self) -> list:
+        return [w for s in self.segments for w in s.words]
+
+    @property
+    def segment_ends(self) -> list:
+        return [s.end for s in self.segments]
+
+
+class WindowTranscriber:
+    """Per-caller state (the decoder's cache) over a shared WhisperModel."""
+
+    def __init__(self, model, on_step=None):
+        self.model = model
+        self.decoder = WindowDecoder(model, on_step)
+        self.ts_begin = model.config.tokens.timestamp_begin
+        self.frame_seconds = model.mel.hop_length / 16000
+
+    def __call__(self, mel: np.ndarray, previous_tokens, offset: float) -> Hypothesis:
+        """`mel`: [n_mels, frames <= 3000], the window's content; `previous_tokens`: the text before it;
+        `offset`: the window's start in seconds."""
+        size = mel.shape[1]
+        decoded = self.decoder.decode(self.model.encode(mel), self.model.prompt(previous_tokens))
+        if decoded.no_speech_prob > NO_SPEECH_THRESHOLD and decoded.avg_logprob < LOGPROB_THRESHOLD:
+            return Hypothesis([], size)
+        pieces, last, done = split_segments(decoded.tokens, self.ts_begin)
+        segments = []
+        for start, end, tokens in pieces:
+            end_time = offset + (size * self.frame_seconds if end is None else end * TIME_PRECISION)
+            text = [t for t in tokens if t < self.ts_begin]
+            segment_start = offset + start * TIME_PRECISION
+            segments.append(TimedSegment(segment_start, end_time, tokens, self.timed_words(segment_start, end_time, text)))
+        # a window whose last segment ends at 0.00 would never advance: then it is done as a whole
+        return Hypothesis(segments, size if done or not last else last * FRAMES_PER_TIMESTAMP)
+
+    def timed_words(self, start: float, end: float, tokens: list) -> list[tuple[Word, list]]:
+        """(word, its token ids) for a segment's text tokens, times spread evenly over [start, end] by
+        token. A segment without a single letter or digit (" . . ." is what tiny models hallucinate on
+        faint noise) has no words."""
+        table = self.model.tokens
+        if not any(c.isalnum() for c in table.decode(tokens)):
+            return []
+        step = (end - start) / max(len(tokens), 1)
+        words, assembler, text, pending = [], WordAssembler(), TextAssembler(table), []
+        pieces = [(text.push(t), t, start + i * step, start + (i + 1) * step) for i, t in enumerate(tokens)]
+        for piece, token, piece_start, piece_end in pieces + [(text.flush(), None, end, end)]:
+            done = assembler.push(piece, piece_start, piece_end)
+            if done:
+                words.append((done[0], pending))
+                pending = []
+            if token is not None:
+                pending.append(token)
+        words += [(word, pending) for word in assembler.flush()]
+        return words
+
+
+def split_segments(tokens: list, ts_begin: int) -> tuple[list, int | None, bool]:
+    """Cut a window's tokens at timestamp pairs: ([(start_pos, end_pos, tokens)], last_pos, done).
+
+    Positions are timestamp indices (0.02 s each). `done` is True when the window ended with a lone
+    timestamp (no speech after it) or had no timestamp pairs; otherwise `last_pos` is where the last
+    complete segment ended and the next window should start (openai/whisper's seek rule).
+    """
+    single_ending = len(tokens) >= 2 and tokens[-2] < ts_begin <= tokens[-1]
+    cuts = [i for i in range(1, len(tokens)) if tokens[i] >= ts_begin and tokens[i - 1] >= ts_begin]
+    if not cuts:
+        stamps = [t - ts_begin for t in tokens if t >= ts_begin]
+        end = stamps[-1] if stamps and stamps[-1] != 0 else None
+        return [(0, end, tokens)], None, True
+    if single_ending:
+        cuts.append(len(tokens))
+    segments, last = [], 0
+    for cut in cuts:
+        piece = tokens[last:cut]
+        segments.append((piece[0] - ts_begin, piece[-1] - ts_begin, piece))
+        last = cut
+    return segments, tokens[last - 1] - ts_begin, single_ending
