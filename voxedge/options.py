@@ -41,14 +41,26 @@ class Keyterm:
 
 @dataclass(frozen=True)
 class VadOptions:
-    """Silero VAD, with faster-whisper's `VadOptions` meanings and defaults."""
+    """Silero VAD, with faster-whisper's `VadOptions` meanings and defaults (docs/vad.md)."""
 
-    threshold: float = 0.5  # speech probability above which a 32 ms frame is speech
-    neg_threshold: float | None = None  # below which it is silence again (default threshold - 0.15)
+    threshold: float = 0.5  # a 32 ms window whose speech probability is at least this is speech
+    neg_threshold: float | None = None  # below which it is silence again (None: max(threshold - 0.15, 0.01))
     min_speech_duration_ms: int = 0
     max_speech_duration_s: float = float("inf")
     min_silence_duration_ms: int = 2000
     speech_pad_ms: int = 400
+
+    def __post_init__(self):
+        for name in ("threshold", "neg_threshold"):
+            value = getattr(self, name)
+            if not (value is None and name == "neg_threshold") and (
+                    isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value <= 1.0):
+                raise OptionError(f"VadOptions.{name} must be a probability from 0 to 1, got {value!r}")
+        for name in ("min_speech_duration_ms", "min_silence_duration_ms", "speech_pad_ms"):
+            _check_int(self, name, 0, 3_600_000)
+        if isinstance(self.max_speech_duration_s, bool) or not isinstance(self.max_speech_duration_s, numbers.Real) \
+                or not self.max_speech_duration_s > 0:
+            raise OptionError(f"VadOptions.max_speech_duration_s must be positive, got {self.max_speech_duration_s!r}")
 
 
 @dataclass(frozen=True)
@@ -86,8 +98,8 @@ class TranscribeOptions(_Common):
     no_speech_threshold: float | None = 0.6
     initial_prompt: str | None = None
     condition_on_previous_text: bool = True
-    vad_filter: bool = False
-    vad: VadOptions = field(default_factory=VadOptions)
+    vad_filter: bool = False  # transcribe only what Silero VAD calls speech (faster-whisper's vad_filter)
+    vad_options: VadOptions = field(default_factory=VadOptions)
 
     def __post_init__(self):
         super().__post_init__()
@@ -105,9 +117,10 @@ class StreamOptions(_Common):
 
     encoder_batch: int = 1  # Voxtral: > 1 is cheaper per step and (n - 1) x 80 ms later
     step_ms: int = 1000  # Whisper: audio between two hypotheses
-    vad: bool = False  # skip audio that Silero VAD calls silence
-    vad_options: VadOptions = field(default_factory=VadOptions)
-    endpoint_ms: int = 800  # silence after speech that closes an utterance
+    vad: bool = False  # skip audio that Silero VAD calls silence; an utterance ends at each speech end
+    # live defaults: an utterance closes after 800 ms of silence, with 200 ms of padding kept around speech
+    vad_options: VadOptions = field(default_factory=lambda: VadOptions(min_silence_duration_ms=800, speech_pad_ms=200))
+    endpoint_ms: int = 800  # without VAD: silence after the last word that closes an utterance
 
     def __post_init__(self):
         super().__post_init__()

@@ -12,6 +12,7 @@ from ..bundle_writer import extend_manifest, write_manifest
 from ..checkpoint import Checkpoint, ExportError
 from ..quantize import PRESETS, check_shapes
 from ..validation import check, compare
+from ..vad import copy_vad
 from . import reference, validate
 from .delay import SUPPORTED_DELAYS_MS, ada_scales
 from .graphs import SHARED_KV, build_decoder, build_encoder
@@ -67,6 +68,7 @@ def write_bundle(ckpt, out: Path, preset: str, stage, kv=SHARED_KV) -> dict:
         np.save(out / "mel_filters.npy", _mel_filters(audio["num_mel_bins"]))
         np.save(out / "ada_scales.npy", ada_scales(ckpt, SUPPORTED_DELAYS_MS, text["hidden_size"], text["num_hidden_layers"]))
         np.savez(out / "tokenizer.npz", **table.arrays())
+        vad = copy_vad(out)
 
     graphs = {
         "audio_encoder_step": {"file": "audio_encoder_step.onnx", "quantization": formats["encoder"].label,
@@ -75,6 +77,7 @@ def write_bundle(ckpt, out: Path, preset: str, stage, kv=SHARED_KV) -> dict:
                          "lm_head_quantization": formats["lm_head"].label},
     }
     model_cfg = _model_config(cfg, tekken_audio, special, delay_ms, formats, decoder.locations, preset)
+    model_cfg["vad"] = vad
     source = {"checkpoint": ckpt.source, "revision": ckpt.revision, "model_type": cfg["model_type"]}
     return write_manifest(out, FAMILY, source, preset, graphs, model_cfg)
 

@@ -11,6 +11,7 @@ from ..bundle_writer import extend_manifest, write_manifest
 from ..checkpoint import Checkpoint, ExportError
 from ..quantize import PRESETS, check_shapes
 from ..validation import check, compare
+from ..vad import copy_vad
 from . import reference
 from .graphs import N_FRAMES, build_decoder, build_encoder
 from .tokenizer import read_tokenizer
@@ -36,6 +37,7 @@ def export(ckpt: Checkpoint, out: Path, preset: str, stage, sample_audio: np.nda
     with stage("tables"):
         np.save(out / "mel_filters.npy", _mel_filters(cfg["num_mel_bins"]))
         np.savez(out / "tokenizer.npz", **table.arrays())
+        vad = copy_vad(out)
 
     graphs = {
         "encoder": {"file": "encoder.onnx", "quantization": formats["decoder"].label},
@@ -43,6 +45,7 @@ def export(ckpt: Checkpoint, out: Path, preset: str, stage, sample_audio: np.nda
                          "lm_head_quantization": formats["lm_head"].label},
     }
     model_cfg = _model_config(cfg, generation, special, languages, formats, decoder.locations)
+    model_cfg["vad"] = vad
     source = {"checkpoint": ckpt.source, "revision": ckpt.revision, "model_type": cfg["model_type"]}
     write_manifest(out, FAMILY, source, preset, graphs, model_cfg)
 
