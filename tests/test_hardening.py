@@ -315,7 +315,7 @@ def _small_buffer(init):
 
 def test_missing_sounddevice_gives_a_clear_message(monkeypatch):
     monkeypatch.setitem(sys.modules, "sounddevice", None)
-    with pytest.raises(VoxedgeError, match="pip install 'voxedge\\[mic\\]'"):
+    with pytest.raises(VoxedgeError, match="pip install 'voxedge-asr\\[mic\\]'"):
         voxedge.Microphone().open()
 
 

@@ -70,13 +70,13 @@ class Bundle:
 
 
 def resolve(bundle) -> Path:
-    """The bundle directory to use: the argument, else $VOXEDGE_BUNDLE."""
+    """The bundle directory to use: the argument, else $VOXEDGE_BUNDLE (model names: voxedge/catalog.py)."""
     if bundle is None:
         bundle = os.environ.get(BUNDLE_ENV)
         if not bundle:
             raise BundleError(
-                f"no bundle given: pass one (e.g. --bundle bundles/default) or set {BUNDLE_ENV}; "
-                "`make demo` builds a default bundle at bundles/default"
+                f"no bundle given: pass a model name or a bundle directory (e.g. --bundle whisper-tiny.en; "
+                f"`voxedge models` lists the names) or set {BUNDLE_ENV}"
             )
     return Path(bundle)
 
@@ -86,9 +86,9 @@ def open_bundle(bundle=None, verify: bool = True) -> Bundle:
     root = resolve(bundle)
     manifest_path = root / MANIFEST
     if not root.is_dir():
-        raise BundleError(f"{root}: not a directory; a bundle is a directory made by `python -m export`")
+        raise BundleError(f"{root}: not a directory; a bundle is a directory made by `voxedge export` (or a model name: `voxedge models`)")
     if not manifest_path.is_file():
-        raise BundleError(f"{root}: no {MANIFEST}; this is not a voxedge bundle (build one with `python -m export`)")
+        raise BundleError(f"{root}: no {MANIFEST}; this is not a voxedge bundle (build one with `voxedge export`)")
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
@@ -107,7 +107,8 @@ def _check_format(root: Path, manifest) -> None:
     if version != FORMAT_VERSION:
         raise BundleError(
             f"{root}: bundle format version {version!r}, but this voxedge reads version {FORMAT_VERSION}; "
-            "re-export the bundle with this version's `python -m export`, or install the matching voxedge"
+            "re-export the bundle with this version's `voxedge export` (`voxedge models prepare NAME --force` for a model "
+            "name), or install the matching voxedge"
         )
     for key in ("family", "files", "graphs", "model"):
         if key not in manifest:

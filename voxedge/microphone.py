@@ -17,7 +17,7 @@ def import_sounddevice():
         import sounddevice
     except ImportError:
         raise DependencyError(
-            "live capture needs the sounddevice package: pip install 'voxedge[mic]' (or pip install sounddevice)"
+            "live capture needs the sounddevice package: pip install 'voxedge-asr[mic]' (or pip install sounddevice)"
         ) from None
     except OSError as exc:  # sounddevice imports but cannot find the PortAudio library
         raise DependencyError(
