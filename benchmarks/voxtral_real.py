@@ -30,7 +30,7 @@ STEPS = 24  # measured steps per setting (medians reported)
 
 def build(preset: str) -> Path:
     """The real-size bundle for `preset` (built once), plus the concat-KV encoder baseline beside it."""
-    from export.__main__ import Stages
+    from export.stages import Stages
     from export.quantize import PRESETS
     from export.voxtral import write_bundle
     from export.voxtral.graphs import build_encoder

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -14,6 +15,8 @@ class ExportError(Exception):
 
 class Checkpoint:
     """A checkpoint directory: config.json plus *.safetensors. Calling it returns a float32 tensor."""
+
+    weights: str | None = None  # where the weights come from, when not from `source` itself
 
     def __init__(self, root: Path, source: str, revision: str | None = None, prefix: str = ""):
         self.root = Path(root)
@@ -43,19 +46,22 @@ class Checkpoint:
 
     def scope(self, prefix: str) -> Checkpoint:
         """The same checkpoint with names relative to `prefix` (e.g. "model.audio_tower.")."""
-        scoped = object.__new__(Checkpoint)
-        scoped.__dict__.update(self.__dict__, prefix=self.prefix + prefix)
+        scoped = copy.copy(self)
+        scoped.prefix = self.prefix + prefix
         return scoped
 
     def has(self, name: str) -> bool:
         return self.prefix + name in self._files
 
     def __call__(self, name: str) -> np.ndarray:
-        from safetensors import safe_open
-
         full = self.prefix + name
         if full not in self._files:
             raise ExportError(f"{self.root}: tensor {full} is missing from the checkpoint")
+        return self._read(full)
+
+    def _read(self, full: str) -> np.ndarray:
+        from safetensors import safe_open
+
         with safe_open(self._files[full], framework="pt") as f:
             return f.get_tensor(full).float().numpy()  # bf16 has no numpy dtype: go through torch
 

@@ -1,6 +1,6 @@
 """voxedge: on-device live speech transcription with numpy + onnxruntime.
 
-    model = voxedge.load("bundles/default")
+    model = voxedge.load("whisper-tiny.en")              # a model name (voxedge models) or a bundle directory
     for segment in model.transcribe("meeting.wav"):
         print(segment.start, segment.end, segment.text)
 

@@ -95,13 +95,13 @@ class Bundle:
 
 
 def resolve(bundle) -> Path:
-    """The bundle directory to use: the argument, else $VOXEDGE_BUNDLE."""
+    """The bundle directory to use: the argument, else $VOXEDGE_BUNDLE (model names: voxedge/catalog.py)."""
     if bundle is None:
         bundle = os.environ.get(BUNDLE_ENV)
         if not bundle:
             raise BundleError(
-                f"no bundle given: pass one (e.g. --bundle bundles/default) or set {BUNDLE_ENV}; "
-                "`make demo` builds a default bundle at bundles/default"
+                f"no bundle given: pass a model name or a bundle directory (e.g. --bundle whisper-tiny.en; "
+                f"`voxedge models` lists the names) or set {BUNDLE_ENV}"
             )
     if not isinstance(bundle, (str, os.PathLike)) or "\x00" in os.fspath(bundle):
         raise BundleError(f"a bundle is a directory path, got {bundle!r:.80}")
@@ -128,10 +128,11 @@ def open_bundle(bundle=None, verify: bool = True) -> Bundle:
 
 def _read_manifest(root: Path) -> dict:
     if not root.is_dir():
-        raise BundleError(f"{root}: not a directory; a bundle is a directory made by `python -m export`")
+        raise BundleError(f"{root}: not a directory; a bundle is a directory made by `voxedge export` "
+                          "(or a model name: `voxedge models`)")
     path = root / MANIFEST
     if not path.is_file():
-        raise BundleError(f"{root}: no {MANIFEST}; this is not a voxedge bundle (build one with `python -m export`)")
+        raise BundleError(f"{root}: no {MANIFEST}; this is not a voxedge bundle (build one with `voxedge export`)")
     if path.stat().st_size > MAX_MANIFEST_BYTES:
         raise BundleError(f"{path}: {path.stat().st_size} bytes is far too large for a manifest; re-export the bundle")
     try:
@@ -148,7 +149,8 @@ def check_manifest(root: Path, manifest) -> None:
     if version != FORMAT_VERSION:
         raise BundleError(
             f"{root}: bundle format version {version!r:.40}, but this voxedge reads version {FORMAT_VERSION}; "
-            "re-export the bundle with this version's `python -m export`, or install the matching voxedge"
+            "re-export the bundle with this version's `voxedge export` (`voxedge models prepare NAME --force` for a "
+            "model name), or install the matching voxedge"
         )
     if manifest.get("checksum") != manifest_checksum(manifest):
         raise BundleError(f"{root}: {MANIFEST} does not match its checksum: it was edited or damaged; re-export "

@@ -13,10 +13,10 @@ import sys
 import warnings
 
 from . import __version__
-from .commands import bench, info, listen, transcribe
+from .commands import bench, export, info, listen, models, transcribe
 from .errors import VoxedgeError
 
-COMMANDS = (transcribe, listen, info, bench)
+COMMANDS = (transcribe, listen, info, models, export, bench)
 
 
 def main(argv=None) -> int:
@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="voxedge",
         description="Speech to text on this device: nothing you say leaves the machine. "
         "Runs voxedge bundles (Voxtral Mini 4B Realtime, Whisper) with onnxruntime.",
-        epilog="The bundle defaults to $VOXEDGE_BUNDLE; `make demo` builds one at bundles/default.",
+        epilog="--bundle takes a bundle directory or a model name (`voxedge models`); it defaults to $VOXEDGE_BUNDLE.",
     )
     parser.add_argument("--version", action="version", version=f"voxedge {__version__}")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")

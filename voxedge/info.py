@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from .bundle import Bundle
 
+SHOWN_LANGUAGES = 12  # the text shows this many language codes; the JSON has them all
 
-def describe(bundle: Bundle, verified: bool) -> dict:
+
+def describe(bundle: Bundle, verified: bool, name: str | None = None) -> dict:
+    """`name`: the model name the bundle was found by (voxedge/catalog.py), if any."""
     manifest, cfg = bundle.manifest, bundle.model_section
     source = manifest.get("source", {})
     summary = {
+        "name": name,
+        "model": source.get("checkpoint"),
         "bundle": str(bundle.root),
         "family": bundle.family,
+        "languages": _languages(bundle.family, cfg),
         "quantization": manifest.get("quantization"),
         "graphs": {name: {k: v for k, v in g.items() if k != "file"} | {"file": g["file"]}
                    for name, g in manifest["graphs"].items()},
@@ -29,12 +35,25 @@ def describe(bundle: Bundle, verified: bool) -> dict:
     return summary
 
 
+def _languages(family: str, cfg: dict) -> list[str] | None:
+    """Language codes the model transcribes, where the bundle records them (Whisper); None if it does not."""
+    if family != "whisper":
+        return None
+    languages = cfg.get("languages") or {}
+    return sorted(languages, key=languages.get) if languages else ["en"]  # no language tokens: English-only
+
+
 def _text(s: dict) -> str:
-    lines = [
-        f"bundle        {s['bundle']}",
-        f"family        {s['family']}",
+    model = s["model"] if not s["name"] else f"{s['name']} ({s['model']})"
+    lines = [f"model         {model}", f"bundle        {s['bundle']}", f"family        {s['family']}"]
+    if s["languages"]:
+        codes = s["languages"]
+        lines.append("languages     " + ("en (English-only model)" if codes == ["en"] else f"{len(codes)}: "
+                     + ", ".join(codes[:SHOWN_LANGUAGES]) + (", ..." if len(codes) > SHOWN_LANGUAGES else "")))
+    lines += [
         f"quantization  {s['quantization']}",
-        f"source        {s['source'].get('checkpoint')}" + (f" @ {s['source']['revision']}" if s["source"].get("revision") else ""),
+        f"source        {s['source'].get('checkpoint')}" + (f" @ {s['source']['revision']}" if s["source"].get("revision") else "")
+        + (f", weights from {s['source']['weights']}" if s["source"].get("weights") else ""),
         f"size          {s['size_bytes'] / 1e6:.1f} MB in {len(s['files'])} files, sha256 {s['hashes']}",
     ]
     for name, graph in s["graphs"].items():
@@ -43,12 +62,14 @@ def _text(s: dict) -> str:
     if "delays_ms" in s:
         lines.append(f"delays (ms)   {', '.join(map(str, s['delays_ms']))} (default {s['default_delay_ms']})")
     if "validation" in s:
-        v = s["validation"]
-        agreement = v.get("token_agreement")
-        lines.append(
-            "validation    "
-            + (f"token agreement with transformers {agreement:.1%}" if agreement is not None else "see validation.json")
-            + (f", max |logit delta| {v['max_abs_logit_delta_before_divergence']:.2e}"
-               if "max_abs_logit_delta_before_divergence" in v else "")
-        )
+        lines.append("validation    " + _validation(s["validation"]))
     return "\n".join(lines)
+
+
+def _validation(v: dict) -> str:
+    if "reference" in v and v["reference"] is None:
+        return f"{v.get('method')}; validated by {v.get('validated_by')}"
+    agreement = v.get("token_agreement")
+    return ((f"token agreement with transformers {agreement:.1%}" if agreement is not None else "see validation.json")
+            + (f", max |logit delta| {v['max_abs_logit_delta_before_divergence']:.2e}"
+               if "max_abs_logit_delta_before_divergence" in v else ""))

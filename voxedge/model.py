@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 
 from .bundle import open_bundle
+from .catalog import locate
 from .errors import BundleError
 from .options import RuntimeOptions
 
@@ -16,7 +17,7 @@ ENGINES = {
 
 
 def load(bundle=None, *, providers=("cpu",), threads: int | None = None, verify: bool = True):
-    """Load a bundle directory (default: $VOXEDGE_BUNDLE) and return its model.
+    """Load a bundle directory or a model name (voxedge/catalog.py; default: $VOXEDGE_BUNDLE) and return its model.
 
     `providers` lists onnxruntime execution providers in priority order ("cuda", "coreml", "qnn",
     "openvino", "directml" or full names); unavailable ones fall back to CPU with a warning.
@@ -25,7 +26,7 @@ def load(bundle=None, *, providers=("cpu",), threads: int | None = None, verify:
     if isinstance(providers, str):
         providers = providers.split(",")
     runtime = RuntimeOptions(tuple(providers), threads)
-    opened = open_bundle(bundle, verify=verify)
+    opened = open_bundle(locate(bundle), verify=verify)
     target = ENGINES.get(opened.family)
     if target is None:
         raise BundleError(

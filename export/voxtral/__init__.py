@@ -10,6 +10,7 @@ import numpy as np
 
 from ..bundle_writer import extend_manifest, write_manifest
 from ..checkpoint import Checkpoint, ExportError
+from ..mel import slaney_mel_filters
 from ..quantize import PRESETS, check_shapes
 from ..validation import check, compare
 from ..vad import copy_vad
@@ -65,7 +66,7 @@ def write_bundle(ckpt, out: Path, preset: str, stage, kv=SHARED_KV) -> dict:
         decoder = build_decoder(out / "decoder_step.onnx", ckpt, cfg, formats["decoder"], formats["lm_head"], stage.bar)
         decoder.save()
     with stage("tables"):
-        np.save(out / "mel_filters.npy", _mel_filters(audio["num_mel_bins"]))
+        np.save(out / "mel_filters.npy", slaney_mel_filters(audio["num_mel_bins"]))
         np.save(out / "ada_scales.npy", ada_scales(ckpt, SUPPORTED_DELAYS_MS, text["hidden_size"], text["num_hidden_layers"]))
         np.savez(out / "tokenizer.npz", **table.arrays())
         vad = copy_vad(out)
@@ -85,15 +86,6 @@ def write_bundle(ckpt, out: Path, preset: str, stage, kv=SHARED_KV) -> dict:
 def _check(cfg: dict, preset: str) -> None:
     text, audio = cfg["text_config"], cfg["audio_config"]
     check_shapes(preset, {"encoder": audio["head_dim"], "decoder": text["head_dim"]}, text["hidden_size"])
-
-
-def _mel_filters(n_mels: int) -> np.ndarray:
-    """transformers' own Slaney filter bank, as float32 the way its extractor applies it."""
-    from transformers.models.voxtral_realtime.feature_extraction_voxtral_realtime import (
-        VoxtralRealtimeFeatureExtractor,
-    )
-
-    return VoxtralRealtimeFeatureExtractor(feature_size=n_mels).mel_filters.astype(np.float32)
 
 
 def _model_config(cfg, tekken_audio, special, delay_ms, formats, locations, preset) -> dict:

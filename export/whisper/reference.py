@@ -18,3 +18,9 @@ def generate(checkpoint_dir, audio: np.ndarray):
                              output_logits=True, return_dict_in_generate=True)
     prompt = len(out.sequences[0]) - len(out.logits)
     return features[0].numpy(), out.sequences[0, prompt:].tolist(), torch.cat(out.logits).numpy()
+
+
+def version() -> str:
+    import transformers
+
+    return transformers.__version__

@@ -48,6 +48,10 @@ def read_tokenizer(path, vocab_size: int) -> tuple[TokenTable, dict, dict]:
     added = {entry["content"]: entry["id"] for entry in spec["added_tokens"]}
     for index in added.values():
         pieces[index], special[index] = b"", True
+    # CTranslate2's tokenizer.json stops before the timestamp tokens (they are in its vocabulary.txt):
+    # they start right after <|notimestamps|>, as openai/whisper's tokenizer defines timestamp_begin.
+    if SPECIALS["no_timestamps"] in added:
+        added.setdefault(SPECIALS["timestamp_begin"], added[SPECIALS["no_timestamps"]] + 1)
     missing = [name for name in SPECIALS.values() if name not in added]
     if missing:
         raise ExportError(f"{path}: special tokens {missing} are missing; this is not a Whisper tokenizer")

@@ -84,6 +84,6 @@ def _text(here, bandwidth, presets) -> str:
         if not best["fits_in_ram"]:
             reason += f", and {BUNDLE_GB['int4'] + RUNTIME_GB:.0f} GB of RAM"
         lines.append(f"Voxtral 4B cannot run live here: {reason}. Files still work, slower than real time.")
-        lines.append("For live transcription on this machine use a Whisper bundle (tiny.en: `make demo` builds "
-                     "bundles/default), or run Voxtral on a GPU/NPU execution provider.")
+        lines.append("For live transcription on this machine use a Whisper bundle (tiny.en: `--bundle "
+                     "whisper-tiny.en`), or run Voxtral on a GPU/NPU execution provider.")
     return "\n".join(lines)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-
 
 def engine_options(p) -> None:
-    p.add_argument("--bundle", type=Path, help="bundle directory (default: $VOXEDGE_BUNDLE)")
+    p.add_argument("--bundle", metavar="NAME_OR_DIR",
+                   help="a model name (`voxedge models`) or a bundle directory (default: $VOXEDGE_BUNDLE)")
     p.add_argument("--delay-ms", type=int, help="Voxtral: transcription delay, a multiple of 80 from 80 to 1200, "
                    "or 2400 (default: the bundle's, usually 480). Longer is more accurate.")
     p.add_argument("--providers", default="cpu",
