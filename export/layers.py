@@ -140,12 +140,21 @@ def split_heads(g: GraphBuilder, x: str, heads: int, head_dim: int) -> str:
     return g.op("Transpose", g.op("Reshape", x, g.const([1, -1, heads, head_dim], np.int64)), perm=[0, 2, 1, 3])
 
 
-def full_attention(g: GraphBuilder, q: str, k_heads: str, v_heads: str, heads: int, head_dim: int) -> str:
-    """Unmasked softmax(q k^T / sqrt(d)) v; q [1, S, H*D], k/v already [1, H, T, D] -> [1, S, H*D]."""
+def attention_scores(g: GraphBuilder, q: str, k_heads: str, heads: int, head_dim: int) -> str:
+    """q k^T / sqrt(d), before the softmax: q [1, S, H*D], k already [1, H, T, D] -> [1, H, S, T]."""
     qh = split_heads(g, q, heads, head_dim)
-    scores = g.op("Mul", g.op("MatMul", qh, g.op("Transpose", k_heads, perm=[0, 1, 3, 2])), g.const(head_dim**-0.5))
+    return g.op("Mul", g.op("MatMul", qh, g.op("Transpose", k_heads, perm=[0, 1, 3, 2])), g.const(head_dim**-0.5))
+
+
+def attend(g: GraphBuilder, scores: str, v_heads: str, heads: int, head_dim: int) -> str:
+    """softmax(scores) v, heads merged: scores [1, H, S, T], v [1, H, T, D] -> [1, S, H*D]."""
     out = g.op("MatMul", g.op("Softmax", scores, axis=-1), v_heads)
     return g.op("Reshape", g.op("Transpose", out, perm=[0, 2, 1, 3]), g.const([1, -1, heads * head_dim], np.int64))
+
+
+def full_attention(g: GraphBuilder, q: str, k_heads: str, v_heads: str, heads: int, head_dim: int) -> str:
+    """Unmasked softmax(q k^T / sqrt(d)) v; q [1, S, H*D], k/v already [1, H, T, D] -> [1, S, H*D]."""
+    return attend(g, attention_scores(g, q, k_heads, heads, head_dim), v_heads, heads, head_dim)
 
 
 def lm_head(g: GraphBuilder, x: str, weight: np.ndarray, fmt: WeightFormat) -> str:

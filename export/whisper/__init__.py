@@ -48,7 +48,8 @@ def write_bundle(ckpt: Checkpoint, out: Path, preset: str, stage, generation: di
     with stage("encoder graph"):
         build_encoder(out / "encoder.onnx", ckpt, cfg, formats["decoder"], stage.bar).save()
     with stage("decoder graph"):
-        decoder = build_decoder(out / "decoder_step.onnx", ckpt, cfg, formats["decoder"], formats["lm_head"], stage.bar)
+        decoder = build_decoder(out / "decoder_step.onnx", ckpt, cfg, formats["decoder"], formats["lm_head"],
+                                generation.get("alignment_heads"), stage.bar)
         decoder.save()
     with stage("tables"):
         np.save(out / "mel_filters.npy", slaney_mel_filters(cfg["num_mel_bins"]))

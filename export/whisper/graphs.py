@@ -1,16 +1,27 @@
 """Whisper's two graphs, built from a transformers checkpoint (docs/whisper.md).
 
 encoder:      mel [1, n_mels, 3000] -> every decoder layer's cross-attention keys and values
-decoder_step: token embeddings [1, S, D] + positions + self-attention KV -> logits of the last position
+decoder_step: token embeddings [1, S, D] + positions + self-attention KV -> logits of the last position,
+              and the alignment heads' cross-attention scores of every position (word timestamps)
 
 The token embedding lookup happens in numpy from the (tied) LM head's bytes, as for Voxtral, so the
 table is stored once. Self-attention uses the same shared-buffer KV cache as Voxtral, unwindowed.
+
+`alignment_scores` [1, A, S, 1500] are the pre-softmax cross-attention scores of the checkpoint's
+alignment heads (the `alignment_heads` [layer, head] pairs, in layer order): what openai/whisper and
+CTranslate2 align words to audio with. They are a slice of scores the step computes anyway, and a
+caller that does not bind the output (greedy decoding) does not pay for it
+(docs/whisper.md, "Word timestamps").
 """
 
 from __future__ import annotations
 
+import numpy as np
+
+from ..checkpoint import ExportError
 from ..graph import FLOAT, INT64, GraphBuilder
-from ..layers import SHARED_KV, each, full_attention, last_position, layer_norm, linear, lm_head, split_heads
+from ..layers import (SHARED_KV, attend, attention_scores, each, full_attention, last_position, layer_norm, linear,
+                      lm_head, split_heads)
 from ..quantize import WeightFormat
 
 N_FRAMES = 3000  # one 30 s window of 10 ms frames
@@ -68,10 +79,14 @@ def build_encoder(path, ckpt, cfg: dict, fmt: WeightFormat, progress=None) -> Gr
     return g
 
 
-def build_decoder(path, ckpt, cfg: dict, fmt: WeightFormat, head_fmt: WeightFormat, progress=None) -> GraphBuilder:
+def build_decoder(path, ckpt, cfg: dict, fmt: WeightFormat, head_fmt: WeightFormat, alignment_heads=None,
+                  progress=None) -> GraphBuilder:
+    """The decoder step; with `alignment_heads` ([layer, head] pairs) also their cross-attention scores."""
     w = ckpt.scope("model.decoder.")
     heads, head_dim = _dims(cfg)
     d_model, layers = cfg["d_model"], cfg["decoder_layers"]
+    by_layer = _heads_by_layer(alignment_heads or [], layers, heads)
+    aligned = []
     g = GraphBuilder("decoder_step", path)
     tokens = g.input("inputs_embeds", FLOAT, [1, "tokens", d_model])
     positions = g.input("position_ids", INT64, [1, "tokens"])
@@ -90,12 +105,29 @@ def build_decoder(path, ckpt, cfg: dict, fmt: WeightFormat, head_fmt: WeightForm
         x = layer_norm(g, h, f"{p}.encoder_attn_layer_norm", w(f"{p}.encoder_attn_layer_norm.weight"),
                        w(f"{p}.encoder_attn_layer_norm.bias"))
         q = linear(g, x, f"{p}.encoder_attn.q_proj", w(f"{p}.encoder_attn.q_proj.weight"), w(f"{p}.encoder_attn.q_proj.bias"), fmt)
-        out = full_attention(g, q, f"cross_key.{i}", f"cross_value.{i}", heads, head_dim)
-        h = g.op("Add", h, proj_out(g, out, w, f"{p}.encoder_attn", fmt))
+        scores = attention_scores(g, q, f"cross_key.{i}", heads, head_dim)
+        if by_layer.get(i):
+            aligned.append(g.op("Gather", scores, g.const(by_layer[i], np.int64), axis=1))
+        h = g.op("Add", h, proj_out(g, attend(g, scores, f"cross_value.{i}", heads, head_dim), w, f"{p}.encoder_attn", fmt))
         h = _mlp(g, h, w, p, fmt)
     last = layer_norm(g, last_position(g, h, d_model), "decoder.layer_norm", w("layer_norm.weight"), w("layer_norm.bias"))
     g.output(lm_head(g, last, w("embed_tokens.weight"), head_fmt), "logits", FLOAT, [1, cfg["vocab_size"]])
+    if aligned:
+        g.output(g.op("Concat", *aligned, axis=1) if len(aligned) > 1 else aligned[0], "alignment_scores", FLOAT,
+                 [1, sum(map(len, by_layer.values())), "tokens", N_FRAMES // 2])
     return g
+
+
+def _heads_by_layer(pairs, layers: int, heads: int) -> dict[int, list[int]]:
+    """[[layer, head], ...] -> {layer: [heads]}, checked against the decoder's size."""
+    by_layer: dict[int, list[int]] = {}
+    for pair in pairs:
+        if (not isinstance(pair, (list, tuple)) or len(pair) != 2 or not all(isinstance(v, int) for v in pair)
+                or not (0 <= pair[0] < layers and 0 <= pair[1] < heads)):
+            raise ExportError(f"alignment head {pair!r} is not a [layer, head] pair of this {layers}-layer, "
+                              f"{heads}-head decoder")
+        by_layer.setdefault(pair[0], []).append(pair[1])
+    return dict(sorted(by_layer.items()))
 
 
 def proj_out(g, x, w, prefix, fmt) -> str:

@@ -10,6 +10,7 @@ LocalAgreement (voxedge/agreement.py) over the same window transcriber.
 from __future__ import annotations
 
 import collections
+import warnings
 
 import numpy as np
 
@@ -35,6 +36,13 @@ class WhisperModel(Model):
         self.decoder = self.session("decoder_step", ["inputs_embeds", "position_ids", *cross,
                                                      *kv_names(cfg.decoder.layers, "past")], ["logits"])
         self._cross_names = [o.name for o in self.encoder.get_outputs()]
+        # word times by cross-attention alignment (docs/whisper.md); without the output they are interpolated
+        self.aligns_words = "alignment_scores" in {o.name for o in self.decoder.get_outputs()}
+        if not self.aligns_words:
+            warnings.warn(f"{self.bundle.root}: this bundle's decoder has no alignment_scores output (exported before "
+                          "word alignment, or from a checkpoint without alignment heads): word times are spread evenly "
+                          "over each segment. Re-export it for aligned word times (a model by name: `voxedge models "
+                          "prepare NAME --force`).", stacklevel=4)  # voxedge.load()'s caller
 
     # -- building blocks shared by files and streams ------------------------------------------------
 

@@ -4,7 +4,11 @@ Both the file loop (voxedge/engines/whisper.py) and live LocalAgreement (voxedge
 Whisper only through `WindowTranscriber`: mel frames of at most 30 s, the tokens of the text before
 them, and the window's start time in, a `Hypothesis` out. The rules that turn tokens into times live
 here once: timestamp pairs cut segments (openai/whisper's seek rule), a segment without a closing
-timestamp ends where the window's audio ends, and word times are spread over their segment by token.
+timestamp ends where the window's audio ends, and words are timed by cross-attention alignment
+(voxedge/engines/whisper_alignment.py) as faster-whisper's `word_timestamps=True` does: segment
+bounds move to their words, and the next window starts at the last word's end. A bundle whose decoder
+has no `alignment_scores` output (exported before word alignment) spreads word times evenly over each
+segment by token instead, and seeks by timestamps alone.
 """
 
 from __future__ import annotations
@@ -13,9 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..tokenizer import TextAssembler
 from ..transcript import Word
-from ..words import WordAssembler
+from .whisper_alignment import (CrossAttentionAligner, SegmentTimes, WordTiming, assign_to_segments,
+                                merge_punctuations, split_words, window_words)
 from .whisper_decoding import WindowDecoder
 
 TIME_PRECISION = 0.02  # seconds per timestamp token
@@ -47,50 +51,88 @@ class Hypothesis:
 
 
 class WindowTranscriber:
-    """Per-caller state (the decoder's cache) over a shared WhisperModel."""
+    """Per-caller state (the decoder's and the aligner's caches) over a shared WhisperModel."""
 
     def __init__(self, model, on_step=None):
         self.model = model
         self.decoder = WindowDecoder(model, on_step)
+        self.aligner = CrossAttentionAligner(model) if model.aligns_words else None
         self.ts_begin = model.config.tokens.timestamp_begin
         self.frame_seconds = model.mel.hop_length / 16000
+        self._last_speech = 0.0  # end of the last word timed: faster-whisper's pause rule looks back to it
 
     def __call__(self, mel: np.ndarray, previous_tokens, offset: float) -> Hypothesis:
         """`mel`: [n_mels, frames <= 3000], the window's content; `previous_tokens`: the text before it;
         `offset`: the window's start in seconds."""
         size = mel.shape[1]
-        decoded = self.decoder.decode(self.model.encode(mel), self.model.prompt(previous_tokens))
+        cross = self.model.encode(mel)
+        decoded = self.decoder.decode(cross, self.model.prompt(previous_tokens))
         if decoded.no_speech_prob > NO_SPEECH_THRESHOLD and decoded.avg_logprob < LOGPROB_THRESHOLD:
             return Hypothesis([], size)
         pieces, last, done = split_segments(decoded.tokens, self.ts_begin)
-        segments = []
-        for start, end, tokens in pieces:
-            end_time = offset + (size * self.frame_seconds if end is None else end * TIME_PRECISION)
-            text = [t for t in tokens if t < self.ts_begin]
-            segment_start = offset + start * TIME_PRECISION
-            segments.append(TimedSegment(segment_start, end_time, tokens, self.timed_words(segment_start, end_time, text)))
-        # a window whose last segment ends at 0.00 would never advance: then it is done as a whole
-        return Hypothesis(segments, size if done or not last else last * FRAMES_PER_TIMESTAMP)
+        window_end = offset + size * self.frame_seconds
+        spans = [(offset + start * TIME_PRECISION, window_end if end is None else offset + end * TIME_PRECISION,
+                  [t for t in tokens if t < self.ts_begin], tokens) for start, end, tokens in pieces]
+        text = [t for _, _, segment_text, _ in spans for t in segment_text]
+        times = self.aligner.token_times(cross, self.model.config.sot_sequence, text, size) if self.aligner else None
+        if times is None:
+            segments = [TimedSegment(start, end, tokens, self.timed_words(start, end, segment_text))
+                        for start, end, segment_text, tokens in spans]
+            # a window whose last segment ends at 0.00 would never advance: then it is done as a whole
+            return Hypothesis(segments, size if done or not last else last * FRAMES_PER_TIMESTAMP)
+        segments, last_end = self.aligned_segments(spans, times, offset, window_end)
+        seek = size if done or not last else last * FRAMES_PER_TIMESTAMP
+        if not single_timestamp_ending(decoded.tokens, self.ts_begin) and last_end > offset:
+            # faster-whisper with word timestamps: the next window starts where the last word ended
+            seek = round(last_end / self.frame_seconds) - round(offset / self.frame_seconds)
+        return Hypothesis(segments, max(1, min(size, seek)))
+
+    def aligned_segments(self, spans: list, times: np.ndarray, offset: float, window_end: float) -> tuple[list, float]:
+        """Segments with their words timed by `times` (the window's token times), as faster-whisper's
+        add_word_timestamps; then kept in order: word times never decrease, stay inside the window, and
+        each segment spans its words. Returns the segments and where the last word (else segment) ends."""
+        table = self.model.tokens
+        timed, median, longest = window_words(split_words(table, [t for s in spans for t in s[2]]), times)
+        bounds = [(SegmentTimes(start, end), len(segment_text)) for start, end, segment_text, _ in spans]
+        words_by_segment, self._last_speech = assign_to_segments(timed, bounds, offset, median, longest,
+                                                                 min(self._last_speech, offset))
+        last_end = next((w.end for words in reversed(words_by_segment) for w in reversed(words)), spans[-1][1])
+        segments, floor = [], offset
+        for (times_of, _), (_, _, segment_text, tokens), words in zip(bounds, spans, words_by_segment):
+            kept = []
+            for w in words:
+                start = min(max(w.start, floor), window_end)
+                floor = min(max(w.end, start), window_end)
+                kept.append((Word(start, floor, w.text), w.tokens))
+            if not any(c.isalnum() for c in table.decode(segment_text)):
+                kept = []  # " . . ." (faint noise): no words, as in timed_words
+            start, end = times_of.start, times_of.end
+            if kept:
+                start, end = min(start, kept[0][0].start), max(end, kept[-1][0].end)
+            segments.append(TimedSegment(start, end, tokens, kept))
+        return segments, last_end
 
     def timed_words(self, start: float, end: float, tokens: list) -> list[tuple[Word, list]]:
         """(word, its token ids) for a segment's text tokens, times spread evenly over [start, end] by
-        token. A segment without a single letter or digit (" . . ." is what tiny models hallucinate on
-        faint noise) has no words."""
+        token: for bundles without the alignment output. A segment without a single letter or digit
+        (" . . ." is what tiny models hallucinate on faint noise) has no words."""
         table = self.model.tokens
         if not any(c.isalnum() for c in table.decode(tokens)):
             return []
+        words = [WordTiming(text, group, start, end) for text, group in split_words(table, tokens)]
+        merge_punctuations(words)
         step = (end - start) / max(len(tokens), 1)
-        words, assembler, text, pending = [], WordAssembler(), TextAssembler(table), []
-        pieces = [(text.push(t), t, start + i * step, start + (i + 1) * step) for i, t in enumerate(tokens)]
-        for piece, token, piece_start, piece_end in pieces + [(text.flush(), None, end, end)]:
-            done = assembler.push(piece, piece_start, piece_end)
-            if done:
-                words.append((done[0], pending))
-                pending = []
-            if token is not None:
-                pending.append(token)
-        words += [(word, pending) for word in assembler.flush()]
-        return words
+        timed, first = [], 0
+        for w in words:
+            if w.text:
+                timed.append((Word(start + first * step, start + (first + len(w.tokens)) * step, w.text), w.tokens))
+            first += len(w.tokens)
+        return timed
+
+
+def single_timestamp_ending(tokens: list, ts_begin: int) -> bool:
+    """The window's text ended with a lone timestamp: no speech after it."""
+    return len(tokens) >= 2 and tokens[-2] < ts_begin <= tokens[-1]
 
 
 def split_segments(tokens: list, ts_begin: int) -> tuple[list, int | None, bool]:
@@ -100,7 +142,7 @@ def split_segments(tokens: list, ts_begin: int) -> tuple[list, int | None, bool]
     timestamp (no speech after it) or had no timestamp pairs; otherwise `last_pos` is where the last
     complete segment ended and the next window should start (openai/whisper's seek rule).
     """
-    single_ending = len(tokens) >= 2 and tokens[-2] < ts_begin <= tokens[-1]
+    single_ending = single_timestamp_ending(tokens, ts_begin)
     cuts = [i for i in range(1, len(tokens)) if tokens[i] >= ts_begin and tokens[i - 1] >= ts_begin]
     if not cuts:
         stamps = [t - ts_begin for t in tokens if t >= ts_begin]
