@@ -5,7 +5,8 @@
 - per window, on each clip's first window: the whole window (encoder, decoding, alignment) and the
   alignment within it (the teacher-forced decoder pass, then softmax, standardization, median filter,
   DTW and the word rules in numpy), as a share of the rest;
-- a file's and a live stream's real-time factor with aligned and with interpolated word times.
+- a file's and a live stream's real-time factor with aligned and with interpolated word times, and
+  faster-whisper's file real-time factor with and without `word_timestamps` on the same weights.
 
     python -m benchmarks.alignment [--preset int8|fp32] [--repeats 5] [--out benchmarks/results/alignment.json]
 
@@ -99,8 +100,11 @@ def live(model):
 
 
 def run(preset: str, repeats: int) -> dict:
+    from faster_whisper import WhisperModel as FasterWhisper
+
     import voxedge
     from benchmarks.whisper_vs_faster_whisper import corpus
+    from export.whisper.offline import shipped_model_dir
 
     clips = [audio for audio, _ in corpus()]
     audio_seconds = sum(len(a) for a in clips) / 16000
@@ -113,12 +117,17 @@ def run(preset: str, repeats: int) -> dict:
         longest = max(windows, key=lambda w: w.shape[1])
         steps = {"before": [], "after": []}
         costs = [[] for _ in windows]
-        files = {"before": [], "after": []}
+        files = {"before": [], "after": [], "faster_whisper": [], "faster_whisper_word_timestamps": []}
         lives = {"before": [], "after": []}
+        theirs = FasterWhisper(str(shipped_model_dir()), device="cpu", cpu_threads=threads,
+                               compute_type={"int8": "int8", "fp32": "float32"}[preset])
         for _ in range(repeats):  # alternating, so machine noise hits both alike
             for name, model in (("before", before), ("after", after)):
                 steps[name].append(step_ms(model, longest))
                 files[name].append(rtf(transcribe(model), clips, audio_seconds))
+            for name, words in (("faster_whisper", False), ("faster_whisper_word_timestamps", True)):
+                files[name].append(rtf(lambda audio: list(theirs.transcribe(
+                    audio, beam_size=1, temperature=0.0, vad_filter=False, word_timestamps=words)[0]), clips, audio_seconds))
             for i, mel in enumerate(windows):
                 costs[i].append(window_costs(after, mel))
         for name, model in (("before", before), ("after", after)):  # live once: it takes a while

@@ -19,3 +19,9 @@ def corpus(speech_dir):
     for i, text in enumerate(SENTENCES):
         items.append((f"espeak{i}", load_audio(synthesize(text, speech_dir / f"whisper_{i}.wav")), text))
     return items
+
+
+def faster_whisper_bounds(segment) -> tuple[float, float]:
+    """A faster-whisper segment's (start, end) as voxedge reports it: widened to its words where
+    faster-whisper leaves the first word before the segment's start (docs/whisper.md, word timestamps)."""
+    return min(segment.start, segment.words[0].start), max(segment.end, segment.words[-1].end)

@@ -14,6 +14,7 @@ segment by token instead, and seeks by timestamps alone.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -34,6 +35,15 @@ class TimedSegment:
     end: float
     tokens: list  # its tokens, timestamps included: what conditions the next window
     words: list  # [(Word, its token ids)]; empty for a segment without letters or digits
+
+
+class Span(NamedTuple):
+    """A segment as the timestamps cut it: seconds, its text tokens, and all its tokens."""
+
+    start: float
+    end: float
+    text: list
+    tokens: list
 
 
 @dataclass(frozen=True)
@@ -70,46 +80,48 @@ class WindowTranscriber:
         if decoded.no_speech_prob > NO_SPEECH_THRESHOLD and decoded.avg_logprob < LOGPROB_THRESHOLD:
             return Hypothesis([], size)
         pieces, last, done = split_segments(decoded.tokens, self.ts_begin)
+        # a window whose last segment ends at 0.00 would never advance: then it is done as a whole
+        seek = size if done or not last else last * FRAMES_PER_TIMESTAMP
         window_end = offset + size * self.frame_seconds
-        spans = [(offset + start * TIME_PRECISION, window_end if end is None else offset + end * TIME_PRECISION,
-                  [t for t in tokens if t < self.ts_begin], tokens) for start, end, tokens in pieces]
-        text = [t for _, _, segment_text, _ in spans for t in segment_text]
+        spans = [Span(offset + start * TIME_PRECISION, window_end if end is None else offset + end * TIME_PRECISION,
+                      [t for t in tokens if t < self.ts_begin], tokens) for start, end, tokens in pieces]
+        text = [t for span in spans for t in span.text]
         times = self.aligner.token_times(cross, self.model.config.sot_sequence, text, size) if self.aligner else None
         if times is None:
-            segments = [TimedSegment(start, end, tokens, self.timed_words(start, end, segment_text))
-                        for start, end, segment_text, tokens in spans]
-            # a window whose last segment ends at 0.00 would never advance: then it is done as a whole
-            return Hypothesis(segments, size if done or not last else last * FRAMES_PER_TIMESTAMP)
+            return Hypothesis([TimedSegment(s.start, s.end, s.tokens, self.timed_words(s.start, s.end, s.text))
+                               for s in spans], seek)
         segments, last_end = self.aligned_segments(spans, times, offset, window_end)
-        seek = size if done or not last else last * FRAMES_PER_TIMESTAMP
         if not single_timestamp_ending(decoded.tokens, self.ts_begin) and last_end > offset:
-            # faster-whisper with word timestamps: the next window starts where the last word ended
-            seek = round(last_end / self.frame_seconds) - round(offset / self.frame_seconds)
-        return Hypothesis(segments, max(1, min(size, seek)))
+            # As faster-whisper with word timestamps, the next window starts where the last word ended, but
+            # never past the last closing timestamp: when the text repeats itself the path can match the
+            # window's last words to a later repetition, and seeking there would skip speech.
+            seek = min(seek, round(last_end / self.frame_seconds) - round(offset / self.frame_seconds))
+        return Hypothesis(segments, max(1, seek))
 
     def aligned_segments(self, spans: list, times: np.ndarray, offset: float, window_end: float) -> tuple[list, float]:
         """Segments with their words timed by `times` (the window's token times), as faster-whisper's
         add_word_timestamps; then kept in order: word times never decrease, stay inside the window, and
         each segment spans its words. Returns the segments and where the last word (else segment) ends."""
         table = self.model.tokens
-        timed, median, longest = window_words(split_words(table, [t for s in spans for t in s[2]]), times)
-        bounds = [(SegmentTimes(start, end), len(segment_text)) for start, end, segment_text, _ in spans]
-        words_by_segment, self._last_speech = assign_to_segments(timed, bounds, offset, median, longest,
-                                                                 min(self._last_speech, offset))
-        last_end = next((w.end for words in reversed(words_by_segment) for w in reversed(words)), spans[-1][1])
+        timed, median, longest = window_words(split_words(table, [t for s in spans for t in s.text]), times)
+        bounds = [SegmentTimes(s.start, s.end) for s in spans]
+        words_by_segment, self._last_speech = assign_to_segments(
+            timed, [(b, len(s.text)) for b, s in zip(bounds, spans)], offset, median, longest,
+            min(self._last_speech, offset))
+        last_end = next((w.end for words in reversed(words_by_segment) for w in reversed(words)), spans[-1].end)
         segments, floor = [], offset
-        for (times_of, _), (_, _, segment_text, tokens), words in zip(bounds, spans, words_by_segment):
+        for bound, span, words in zip(bounds, spans, words_by_segment):
             kept = []
             for w in words:
                 start = min(max(w.start, floor), window_end)
                 floor = min(max(w.end, start), window_end)
                 kept.append((Word(start, floor, w.text), w.tokens))
-            if not any(c.isalnum() for c in table.decode(segment_text)):
+            if not any(c.isalnum() for c in table.decode(span.text)):
                 kept = []  # " . . ." (faint noise): no words, as in timed_words
-            start, end = times_of.start, times_of.end
+            start, end = bound.start, bound.end
             if kept:
                 start, end = min(start, kept[0][0].start), max(end, kept[-1][0].end)
-            segments.append(TimedSegment(start, end, tokens, kept))
+            segments.append(TimedSegment(start, end, span.tokens, kept))
         return segments, last_end
 
     def timed_words(self, start: float, end: float, tokens: list) -> list[tuple[Word, list]]:
