@@ -161,7 +161,7 @@ def test_words_placed_in_silence_are_found_where_they_are(base, tiny_segments, p
     words = words_of(base.transcribe(audio, sample_rate=16000))
     assert [word_key(w) for w in words] == [w.lower() for w, _, _ in truth]
     previous_end = 0.0
-    for word, (text, start, end) in zip(words, truth):
+    for word, (_, start, end) in zip(words, truth):
         assert abs(word.end - end) <= TOLERANCE, (word, start, end)
         assert previous_end - TOLERANCE <= word.start <= start + TOLERANCE, (word, start, end)
         previous_end = end
@@ -254,3 +254,20 @@ def test_words_split_and_merge_as_faster_whisper_splits_and_merges(tiny, ct2_dir
         reference_merge(alignment, PREPEND_PUNCTUATIONS, APPEND_PUNCTUATIONS)
         assert [(t.text, t.tokens, t.start, t.end) for t in timings] == \
             [(a["word"], a["tokens"], a["start"], a["end"]) for a in alignment]
+
+
+def test_languages_without_spaces_split_per_character_as_faster_whisper_does(base, base_ct2):
+    from voxedge.engines.whisper_window import WindowTranscriber
+
+    window = WindowTranscriber(base)
+    languages, sot = base.config.languages, base.config.sot_sequence
+    assert not window.per_character(sot)  # English, the bundle's start sequence
+    for code, text in (("ja", " 今日はいい天気ですね。散歩に行きましょう！"), ("zh", " 我们明天去公园吧。")):
+        assert window.per_character([sot[0], languages[code], sot[2]])
+        theirs = FasterWhisperTokenizer(Tokenizer.from_file(str(base_ct2 / "tokenizer.json")), multilingual=True,
+                                        task="transcribe", language=code)
+        tokens = theirs.encode(text)
+        ours = split_words(base.tokens, tokens, per_character=True)
+        assert ([w for w, _ in ours], [t for _, t in ours]) == tuple(theirs.split_to_word_tokens(tokens))
+        assert len(ours) > 5 and any(len(t) > 1 for _, t in ours)  # some characters span several tokens
+

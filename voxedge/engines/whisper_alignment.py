@@ -27,6 +27,7 @@ FRAME_SECONDS = 0.02  # one encoder frame: two 10 ms mel frames
 PREPEND_PUNCTUATIONS = "\"'“¿([{-"  # merged into the word that follows (faster-whisper's defaults)
 APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"  # merged into the word before
 SENTENCE_END_MARKS = ".。!！?？"
+WITHOUT_SPACES = ("zh", "ja", "th", "lo", "my", "yue")  # languages whose words faster-whisper splits per character
 MAX_MEDIAN_WORD_SECONDS = 0.7  # the typical word duration over-long words are clamped by is at most this
 ROW_CHUNK = 32  # rows median-filtered at once: the seven shifted copies stay in cache
 
@@ -151,10 +152,10 @@ def dtw(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 # -- words ------------------------------------------------------------------------------------------
 
 
-def split_words(table, tokens: list, on_unicode: bool = False) -> list[tuple[str, list]]:
+def split_words(table, tokens: list, per_character: bool = False) -> list[tuple[str, list]]:
     """faster-whisper's split_to_word_tokens: [(text, tokens)]. Tokens first group into whole characters;
-    a group starting with a space, or that is punctuation, starts a word. `on_unicode`: every
-    character is a word (languages written without spaces: zh, ja, th, lo, my, yue)."""
+    a group starting with a space, or that is punctuation, starts a word. `per_character`: every group
+    is a word (the languages in WITHOUT_SPACES)."""
     full = table.decode(tokens)
     pieces, current, offset = [], [], 0
     for token in tokens:
@@ -164,7 +165,7 @@ def split_words(table, tokens: list, on_unicode: bool = False) -> list[tuple[str
         if bad < 0 or (offset + bad < len(full) and full[offset + bad] == "\ufffd"):
             pieces.append((text, current))
             current, offset = [], offset + len(text)
-    if on_unicode:
+    if per_character:
         return pieces
     words = []
     for text, group in pieces:

@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..transcript import Word
-from .whisper_alignment import (CrossAttentionAligner, SegmentTimes, WordTiming, assign_to_segments,
+from .whisper_alignment import (WITHOUT_SPACES, CrossAttentionAligner, SegmentTimes, WordTiming, assign_to_segments,
                                 merge_punctuations, split_words, window_words)
 from .whisper_decoding import WindowDecoder
 
@@ -86,11 +86,13 @@ class WindowTranscriber:
         spans = [Span(offset + start * TIME_PRECISION, window_end if end is None else offset + end * TIME_PRECISION,
                       [t for t in tokens if t < self.ts_begin], tokens) for start, end, tokens in pieces]
         text = [t for span in spans for t in span.text]
-        times = self.aligner.token_times(cross, self.model.config.sot_sequence, text, size) if self.aligner else None
+        sot_sequence = self.model.config.sot_sequence
+        per_character = self.per_character(sot_sequence)
+        times = self.aligner.token_times(cross, sot_sequence, text, size) if self.aligner else None
         if times is None:
-            return Hypothesis([TimedSegment(s.start, s.end, s.tokens, self.timed_words(s.start, s.end, s.text))
-                               for s in spans], seek)
-        segments, last_end = self.aligned_segments(spans, times, offset, window_end)
+            return Hypothesis([TimedSegment(s.start, s.end, s.tokens,
+                                            self.timed_words(s.start, s.end, s.text, per_character)) for s in spans], seek)
+        segments, last_end = self.aligned_segments(spans, times, offset, window_end, per_character)
         if not single_timestamp_ending(decoded.tokens, self.ts_begin) and last_end > offset:
             # As faster-whisper with word timestamps, the next window starts where the last word ended, but
             # never past the last closing timestamp: when the text repeats itself the path can match the
@@ -98,12 +100,18 @@ class WindowTranscriber:
             seek = min(seek, round(last_end / self.frame_seconds) - round(offset / self.frame_seconds))
         return Hypothesis(segments, max(1, seek))
 
-    def aligned_segments(self, spans: list, times: np.ndarray, offset: float, window_end: float) -> tuple[list, float]:
+    def per_character(self, sot_sequence) -> bool:
+        """Whether the language the start sequence names is written without spaces between words."""
+        return any(self.model.config.languages.get(code) in sot_sequence for code in WITHOUT_SPACES)
+
+    def aligned_segments(self, spans: list, times: np.ndarray, offset: float, window_end: float,
+                         per_character: bool = False) -> tuple[list, float]:
         """Segments with their words timed by `times` (the window's token times), as faster-whisper's
         add_word_timestamps; then kept in order: word times never decrease, stay inside the window, and
         each segment spans its words. Returns the segments and where the last word (else segment) ends."""
         table = self.model.tokens
-        timed, median, longest = window_words(split_words(table, [t for s in spans for t in s.text]), times)
+        words = split_words(table, [t for s in spans for t in s.text], per_character)
+        timed, median, longest = window_words(words, times)
         bounds = [SegmentTimes(s.start, s.end) for s in spans]
         words_by_segment, self._last_speech = assign_to_segments(
             timed, [(b, len(s.text)) for b, s in zip(bounds, spans)], offset, median, longest,
@@ -124,14 +132,14 @@ class WindowTranscriber:
             segments.append(TimedSegment(start, end, span.tokens, kept))
         return segments, last_end
 
-    def timed_words(self, start: float, end: float, tokens: list) -> list[tuple[Word, list]]:
+    def timed_words(self, start: float, end: float, tokens: list, per_character: bool = False) -> list[tuple[Word, list]]:
         """(word, its token ids) for a segment's text tokens, times spread evenly over [start, end] by
         token: for bundles without the alignment output. A segment without a single letter or digit
         (" . . ." is what tiny models hallucinate on faint noise) has no words."""
         table = self.model.tokens
         if not any(c.isalnum() for c in table.decode(tokens)):
             return []
-        words = [WordTiming(text, group, start, end) for text, group in split_words(table, tokens)]
+        words = [WordTiming(text, group, start, end) for text, group in split_words(table, tokens, per_character)]
         merge_punctuations(words)
         step = (end - start) / max(len(tokens), 1)
         timed, first = [], 0
