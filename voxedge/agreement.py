@@ -64,7 +64,15 @@ class LocalAgreement:
         return Update(committed, [w for w, _ in self._pending])
 
     def finish(self) -> Update:
-        return Update(self._update(final=True) if len(self._buffer) else [])
+        """Commit everything still open; audio fed after this starts a new buffer (the committed text
+        stays the prompt)."""
+        committed = self._update(final=True) if len(self._buffer) else []
+        for _, tokens in self._in_buffer:
+            self._history.extend(tokens)
+        self._in_buffer, self._pending = [], []
+        self._buffer_start += len(self._buffer)
+        self._buffer, self._since_decode = np.zeros(0, np.float32), 0
+        return Update(committed)
 
     # -- LocalAgreement -------------------------------------------------------------------------
 

@@ -117,7 +117,8 @@ class VoxtralSession:
 
     def finish(self) -> Update:
         """Append the flush pad and step until the audio is used up (the last 80 ms position is not
-        consumed, as in transformers' offline generate), or until end-of-sequence."""
+        consumed, as in transformers' offline generate), or until end-of-sequence. Audio fed after
+        this starts a new session."""
         words: list = []
         if self._fed or self._step:
             flush = np.zeros(self.model.padding.flush_pad(self._fed, self.n_d), np.float32)
@@ -125,7 +126,10 @@ class VoxtralSession:
             self._frames = self._frames[:, : self._frames.shape[1] - self.cfg.mel_frames_per_token]
             words += self._run(final=True)
         words += self._words.push(self._text.flush(), *self._times(self._step))  # a cut-off UTF-8 tail, if any
-        return Update(words + self._words.flush())
+        words += self._words.flush()
+        self._start_session(self._origin + self._fed)
+        self._words, self._text = WordAssembler(), TextAssembler(self.model.tokens)
+        return Update(words)
 
     # -- the work -------------------------------------------------------------------------------
 
