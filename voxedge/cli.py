@@ -12,10 +12,10 @@ import warnings
 
 from . import __version__
 from .bundle import BUNDLE_ENV
-from .commands import bench, info, listen, transcribe
+from .commands import bench, info, listen, serve, transcribe
 from .errors import VoxedgeError
 
-COMMANDS = (transcribe, listen, info, bench)
+COMMANDS = (transcribe, listen, info, bench, serve)
 
 
 def main(argv=None) -> int:
