@@ -3,6 +3,7 @@
 import asyncio
 
 import pytest
+from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.client import AsyncTcpClient
 from wyoming.info import Describe, Info
 
@@ -68,3 +69,22 @@ def test_chunks_arrive_while_the_audio_is_still_coming(server, beckett):
     # every chunk says which audio it covers, in order
     ends = [data["end"] for _, kind, data in result.events if kind == "transcript-chunk"]
     assert ends == sorted(ends) and 0 < ends[-1] <= len(pcm) / 16000 + 0.5
+
+
+def test_one_connection_carries_transcriptions_one_after_another(server, beckett):
+    words = beckett[0][: 3 * 16000]  # "Ever tried, ever failed."
+
+    async def twice():
+        texts = []
+        async with AsyncTcpClient(*server.addresses["wyoming"]) as client:
+            for _ in range(2):
+                await client.write_event(AudioStart(rate=16000, width=2, channels=1).event())
+                await client.write_event(AudioChunk(rate=16000, width=2, channels=1, audio=words.tobytes()).event())
+                await client.write_event(AudioStop().event())
+                while (event := await client.read_event()).type != "transcript-stop":
+                    if event.type == "transcript":
+                        texts.append(event.data["text"])
+        return texts
+
+    first, second = asyncio.run(twice())
+    assert first == second and corpus_wer(["Ever tried. Ever failed."], [first]) <= 0.25  # each a fresh stream
