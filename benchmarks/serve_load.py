@@ -57,11 +57,11 @@ class ServerProcess:
         self.process.terminate()
         self.process.wait(30)
 
-    async def client(self, protocol: str, pcm, rate: int, delay: float = 0.0):
+    async def client(self, protocol: str, pcm, rate: int, delay: float = 0.0, speed: float = 1.0):
         await asyncio.sleep(delay)
         if protocol == "wyoming":
-            return await wyoming_client(self.wyoming[0], int(self.wyoming[1]), pcm, rate, speed=1.0, timeout=600)
-        return await websocket_client(f"ws://{self.http[0]}:{self.http[1]}/v1/live", pcm, rate, speed=1.0, timeout=600)
+            return await wyoming_client(self.wyoming[0], int(self.wyoming[1]), pcm, rate, speed=speed, timeout=600)
+        return await websocket_client(f"ws://{self.http[0]}:{self.http[1]}/v1/live", pcm, rate, speed=speed, timeout=600)
 
 
 def recording():
@@ -105,9 +105,11 @@ async def load_round(server: ServerProcess, protocol: str, n: int, clip) -> dict
     return summarize(results, reference)
 
 
-async def soak(server: ServerProcess, clip, minutes: float, clients: int = 4, sample_every_s: float = 30.0) -> dict:
-    """`clients` clients (half Wyoming, half WebSocket), each streaming session after session at real
-    time; the server's resident memory is sampled every `sample_every_s`."""
+async def soak(server: ServerProcess, clip, minutes: float, clients: int = 4, sample_every_s: float = 30.0,
+               speed: float = 1.0) -> dict:
+    """`clients` clients (half Wyoming, half WebSocket), each streaming session after session at `speed`
+    x real time (0: as fast as the server takes it); the server's resident memory is sampled every
+    `sample_every_s`."""
     pcm, rate, reference = clip
     deadline = time.monotonic() + minutes * 60
     samples, sessions, errors, dropped = [], [0], [], [0]
@@ -115,7 +117,7 @@ async def soak(server: ServerProcess, clip, minutes: float, clients: int = 4, sa
     async def client(i):
         protocol = "wyoming" if i % 2 else "websocket"
         while time.monotonic() < deadline:
-            result = await server.client(protocol, pcm, rate)
+            result = await server.client(protocol, pcm, rate, speed=speed)
             sessions[0] += 1
             dropped[0] += result.dropped_samples
             if result.error:

@@ -53,10 +53,17 @@ function onMessage(message) {
     case "error":
       status(message.message, true);
       break;
+    case "done": // after Stop: every final has arrived
+      if (!running) socket.close();
+      break;
   }
 }
 
 function connect() {
+  if (socket) {
+    socket.onclose = null; // a stream stopped but not yet done: its last words are not wanted now
+    socket.close();
+  }
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const query = token ? `?token=${encodeURIComponent(token)}` : "";
   socket = new WebSocket(`${scheme}://${location.host}/v1/live${query}`);
@@ -118,15 +125,16 @@ function stop() {
   }
 }
 
+const isDark = () => getComputedStyle(document.documentElement).colorScheme.includes("dark");
+
 function setTheme(theme) {
   document.documentElement.dataset.theme = theme;
-  $("theme").textContent = theme === "dark" ? "Light" : "Dark";
   localStorage.setItem("voxedge-theme", theme);
+  $("theme").textContent = isDark() ? "Light" : "Dark";
 }
 
 function toggleTheme() {
-  const dark = getComputedStyle(document.documentElement).colorScheme.includes("dark");
-  setTheme(dark ? "light" : "dark");
+  setTheme(isDark() ? "light" : "dark");
 }
 
 function toggleFullscreen() {
@@ -144,6 +152,7 @@ function wake() {
 
 const savedTheme = params.get("theme") || localStorage.getItem("voxedge-theme");
 if (savedTheme === "dark" || savedTheme === "light") setTheme(savedTheme);
+$("theme").textContent = isDark() ? "Light" : "Dark";
 startEl.addEventListener("click", () => (running ? stop() : start()));
 $("fullscreen").addEventListener("click", toggleFullscreen);
 $("theme").addEventListener("click", toggleTheme);
