@@ -101,8 +101,9 @@ def summarize(results, reference: str) -> dict:
 
 async def load_round(server: ServerProcess, protocol: str, n: int, clip) -> dict:
     pcm, rate, reference = clip
+    load_before = os.getloadavg()[0]  # other work on the machine shares its cores: say how much there was
     results = await asyncio.gather(*(server.client(protocol, pcm, rate, i * STAGGER_S) for i in range(n)))
-    return summarize(results, reference)
+    return {**summarize(results, reference), "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)]}
 
 
 async def soak(server: ServerProcess, clip, minutes: float, clients: int = 4, sample_every_s: float = 30.0,

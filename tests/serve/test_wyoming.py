@@ -3,6 +3,7 @@
 import asyncio
 
 import pytest
+from wyoming.asr import Transcribe
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.client import AsyncTcpClient
 from wyoming.info import Describe, Info
@@ -88,3 +89,15 @@ def test_one_connection_carries_transcriptions_one_after_another(server, beckett
 
     first, second = asyncio.run(twice())
     assert first == second and corpus_wer(["Ever tried. Ever failed."], [first]) <= 0.25  # each a fresh stream
+
+
+def test_audio_stop_without_audio_gets_an_empty_transcript(server):
+    async def no_audio():
+        async with AsyncTcpClient(*server.addresses["wyoming"]) as client:
+            await client.write_event(Transcribe(language="en").event())
+            await client.write_event(AudioStop().event())
+            return [await client.read_event() for _ in range(3)]
+
+    events = asyncio.run(no_audio())
+    assert [e.type for e in events] == ["transcript-start", "transcript", "transcript-stop"]
+    assert events[1].data["text"] == ""

@@ -90,13 +90,13 @@ def _address(value: str, option: str, scheme: str | None = None) -> tuple[str, i
 
 
 def _announce(server) -> None:
+    from ..serve.auth import host_port
+
     engine, lines = server.engine, []
     if "http" in server.addresses:
-        host, port = server.addresses["http"]
-        base = f"{'[' + host + ']' if ':' in host else host}:{port}"
+        base = host_port(server.addresses["http"])
         lines += [f"captions page  http://{base}/", f"OpenAI API     http://{base}/v1", f"WebSocket      ws://{base}/v1/live"]
     if "wyoming" in server.addresses:
-        host, port = server.addresses["wyoming"]
-        lines.append(f"Wyoming        tcp://{host}:{port}")
+        lines.append(f"Wyoming        tcp://{host_port(server.addresses['wyoming'])}")
     print(f"voxedge: serving {engine.name} ({engine.family}, {', '.join(engine.languages)}); Ctrl-C to stop\n"
           + "".join(f"  {line}\n" for line in lines), file=sys.stderr, end="", flush=True)

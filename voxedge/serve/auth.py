@@ -30,6 +30,12 @@ def is_loopback(host: str) -> bool:
     return bool(infos) and all(ipaddress.ip_address(info[4][0]).is_loopback for info in infos)
 
 
+def host_port(address: tuple[str, int]) -> str:
+    """HOST:PORT, with an IPv6 host in brackets."""
+    host, port = address[:2]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def check_exposure(config) -> None:
     """Refuse to listen beyond loopback without a token, and refuse a token too short to guess at."""
     token = config.token
@@ -39,7 +45,7 @@ def check_exposure(config) -> None:
     for name, address in (("--wyoming", config.wyoming), ("--http", config.http)):
         if address and not is_loopback(address[0]) and token is None:
             raise VoxedgeError(
-                f"{name} {address[0]}:{address[1]} would accept connections from other machines: pass --token "
+                f"{name} {host_port(address)} would accept connections from other machines: pass --token "
                 "TOKEN (or set VOXEDGE_TOKEN) so that only clients holding it are served, or listen on 127.0.0.1")
 
 

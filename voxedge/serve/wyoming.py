@@ -142,8 +142,13 @@ class Connection:
             elif fmt != self.format:
                 raise VoxedgeError(f"audio-chunk format {fmt} differs from audio-start's {self.format}")
             self.session.push(fmt.decode(chunk.audio))
-        elif AudioStop.is_type(event.type) and self.session is not None:
-            await self.stop()
+        elif AudioStop.is_type(event.type):
+            if self.session is None:  # no audio at all: an empty transcript, rather than none
+                await self.send(TranscriptStart(language=self.language).event())
+                self.chunks = []
+            else:
+                await self.stop_session()
+            await self.finish_transcript()
         # anything else (ping, select-program, events of other domains) is not for an ASR service
 
     async def start(self, fmt: WireFormat) -> None:
@@ -154,14 +159,14 @@ class Connection:
         self.format, self.chunks = fmt, []
         await self.send(TranscriptStart(language=self.language).event())
 
-    async def stop(self) -> None:
+    async def stop_session(self) -> None:
         session, self.session = self.session, None
         await session.finish()
         self.server.close_session(session)
-        if self.open:
-            text = "".join(self.chunks).strip()
-            await self.send(Transcript(text=text, language=self.language).event())
-            await self.send(TranscriptStop().event())
+
+    async def finish_transcript(self) -> None:
+        await self.send(Transcript(text="".join(self.chunks).strip(), language=self.language).event())
+        await self.send(TranscriptStop().event())
 
     async def emit(self, events) -> None:
         for event in events:
