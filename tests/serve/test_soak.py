@@ -12,7 +12,7 @@ from benchmarks.serve_load import ServerProcess
 from voxedge.bench.wer import corpus_wer
 
 pytest.importorskip("psutil")
-ROUNDS, WARM_UP = 6, 3
+ROUNDS, WARM_UP = 5, 2
 PROTOCOLS = ("wyoming", "websocket", "wyoming", "websocket")
 
 

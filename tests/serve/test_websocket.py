@@ -47,3 +47,30 @@ def test_without_the_token_the_socket_says_so_and_closes(server):
         assert code == 4401
     message, _ = asyncio.run(attempt(f"?token={TOKEN}"))
     assert message["type"] == "ready" and message["languages"] == ["en"]
+
+
+def test_past_max_clients_a_new_stream_is_refused_and_the_running_one_is_not(engine):
+    from wyoming.audio import AudioStart
+    from wyoming.client import AsyncTcpClient
+
+    async def scenario(server):
+        async with aiohttp.ClientSession() as http, http.ws_connect(ws_url(server)) as first:
+            await first.receive(10)
+            await first.send_json({"type": "start", "sample_rate": 16000})
+            async with http.ws_connect(ws_url(server)) as second:
+                await second.receive(10)
+                await second.send_json({"type": "start", "sample_rate": 16000})
+                refused = json.loads((await second.receive(10)).data)
+                await second.receive(10)
+            async with AsyncTcpClient(*server.addresses["wyoming"]) as peer:
+                await peer.write_event(AudioStart(rate=16000, width=2, channels=1).event())
+                wyoming_refusal = await peer.read_event()
+            await first.send_json({"type": "stop"})
+            done = json.loads((await first.receive(30)).data)
+        return refused, second.close_code, wyoming_refusal, done
+
+    with running(engine, max_clients=1) as server:
+        refused, code, wyoming_refusal, done = asyncio.run(scenario(server))
+    assert refused["code"] == "busy" and "1 live-client slots" in refused["message"] and code == 1013
+    assert wyoming_refusal.type == "error" and wyoming_refusal.data["code"] == "busy"
+    assert done == {"type": "done", "text": ""}  # the first stream was not disturbed

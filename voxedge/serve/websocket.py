@@ -27,6 +27,7 @@ from .replies import SERVER
 MAX_MESSAGE_BYTES = 1 << 20  # about 5 s of 48 kHz stereo int16 in one message
 UNAUTHORIZED = 4401  # close codes 4000-4999 are the application's own
 INVALID = 1007  # RFC 6455: data inconsistent with the message type
+TRY_AGAIN_LATER = 1013  # every live-client slot is taken
 log = logging.getLogger("voxedge.serve")
 
 
@@ -45,6 +46,8 @@ async def live(request: web.Request) -> web.WebSocketResponse:
 
 
 class LiveConnection:
+    """One WebSocket client: its messages in, its stream's events out."""
+
     def __init__(self, server, ws: web.WebSocketResponse, request: web.Request):
         self.server, self.ws, self.request = server, ws, request
         self.session = None
@@ -65,7 +68,8 @@ class LiveConnection:
                 elif message.type == WSMsgType.ERROR:  # e.g. a message over MAX_MESSAGE_BYTES
                     break
         except VoxedgeError as exc:
-            await self.refuse(getattr(exc, "code", "bad-request"), str(exc), INVALID)
+            code = getattr(exc, "code", "bad-request")
+            await self.refuse(code, str(exc), TRY_AGAIN_LATER if code == "busy" else INVALID)
         finally:
             self.end_session()
             self.server.connections.discard(self)
@@ -128,7 +132,7 @@ class LiveConnection:
 
     async def fail(self, exc: Exception) -> None:
         log.warning("websocket: closing a client: %s", exc, exc_info=not isinstance(exc, VoxedgeError))
-        text = str(exc) if isinstance(exc, VoxedgeError) else "transcription failed on the server"
+        text = str(exc) if isinstance(exc, VoxedgeError) else "transcription failed on the server (its log says why)"
         await self.refuse("transcription-failed", text, 1011)
 
     async def refuse(self, code: str, message: str, close_code: int) -> None:
@@ -142,11 +146,13 @@ class LiveConnection:
             return
         try:
             await asyncio.wait_for(self.ws.send_json(message), self.server.config.write_timeout_s)
-        except (asyncio.TimeoutError, ConnectionError, RuntimeError):
+        except asyncio.TimeoutError:
             log.warning("websocket: a client stopped reading; disconnecting it")
             self.end_session()
             if self.request.transport is not None:
                 self.request.transport.abort()
+        except (ConnectionError, RuntimeError):  # the client is gone
+            self.end_session()
 
     def end_session(self) -> None:
         if self.session is not None:

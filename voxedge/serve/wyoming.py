@@ -181,7 +181,8 @@ class Connection:
 
     async def fail(self, exc: Exception) -> None:
         log.warning("wyoming: closing a client: %s", exc, exc_info=not isinstance(exc, VoxedgeError))
-        await self.send(Error(text=_message(exc, "audio"), code="transcription-failed").event())
+        text = str(exc) if isinstance(exc, VoxedgeError) else "transcription failed on the server (its log says why)"
+        await self.send(Error(text=text, code="transcription-failed").event())
         self.close()
 
     async def send(self, event: Event) -> None:
@@ -190,9 +191,11 @@ class Connection:
             return
         try:
             await asyncio.wait_for(async_write_event(event, self.writer), self.server.config.write_timeout_s)
-        except (asyncio.TimeoutError, ConnectionError, RuntimeError):
+        except asyncio.TimeoutError:
             log.warning("wyoming: a client stopped reading; disconnecting it")
             self.writer.transport.abort()
+            self.close()
+        except (ConnectionError, RuntimeError):  # the peer is gone
             self.close()
 
     def close(self) -> None:
