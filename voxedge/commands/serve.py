@@ -71,9 +71,9 @@ def _config(args):
             raise VoxedgeError(f"{name} must be at least 1, got {value}")
     if args.max_lag <= 0 or args.max_upload_mb <= 0:
         raise VoxedgeError("--max-lag and --max-upload-mb must be positive")
-    return ServeConfig(wyoming=wyoming and _address(wyoming, "--wyoming", "tcp"), http=http and _address(http, "--http"),
-                       token=args.token, workers=args.workers, max_clients=args.max_clients, max_lag_s=args.max_lag,
-                       max_upload_mb=args.max_upload_mb)
+    return ServeConfig(wyoming=wyoming and _address(wyoming, "--wyoming", "tcp"),
+                       http=http and _address(http, "--http"), token=args.token, workers=args.workers,
+                       max_clients=args.max_clients, max_lag_s=args.max_lag, max_upload_mb=args.max_upload_mb)
 
 
 def _address(value: str, option: str, scheme: str | None = None) -> tuple[str, int]:
@@ -95,7 +95,8 @@ def _announce(server) -> None:
     engine, lines = server.engine, []
     if "http" in server.addresses:
         base = host_port(server.addresses["http"])
-        lines += [f"captions page  http://{base}/", f"OpenAI API     http://{base}/v1", f"WebSocket      ws://{base}/v1/live"]
+        lines += [f"captions page  http://{base}/", f"OpenAI API     http://{base}/v1",
+                  f"WebSocket      ws://{base}/v1/live"]
     if "wyoming" in server.addresses:
         lines.append(f"Wyoming        tcp://{host_port(server.addresses['wyoming'])}")
     print(f"voxedge: serving {engine.name} ({engine.family}, {', '.join(engine.languages)}); Ctrl-C to stop\n"

@@ -37,9 +37,10 @@ class WireFormat:
         return cls(rate, ENCODINGS[encoding], channels).check()
 
     def check(self) -> WireFormat:
-        if isinstance(self.rate, bool) or not isinstance(self.rate, int) or not RATE_RANGE[0] <= self.rate <= RATE_RANGE[1]:
-            raise AudioError(f"sample rate {self.rate!r} is not a whole number of Hz from {RATE_RANGE[0]} to {RATE_RANGE[1]}")
-        if isinstance(self.channels, bool) or not isinstance(self.channels, int) or not 1 <= self.channels <= MAX_CHANNELS:
+        if not _whole(self.rate, *RATE_RANGE):
+            low, high = RATE_RANGE
+            raise AudioError(f"sample rate {self.rate!r} is not a whole number of Hz from {low} to {high}")
+        if not _whole(self.channels, 1, MAX_CHANNELS):
             raise AudioError(f"channels {self.channels!r} is not a whole number from 1 to {MAX_CHANNELS}")
         return self
 
@@ -49,3 +50,8 @@ class WireFormat:
         if frames.size == 0:
             return np.zeros(0, np.float32)
         return np.ascontiguousarray(to_mono(validate(to_float32(frames)), channels_first=False))
+
+
+def _whole(value, low: int, high: int) -> bool:
+    """A JSON whole number (not a bool, float or string) within [low, high]."""
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high

@@ -90,7 +90,8 @@ class LiveConnection:
         elif kind == "stop":
             await self.stop()
         else:
-            raise VoxedgeError(f'unknown message {str(message)[:80]!r}: send {{"type": "start", ...}} or {{"type": "stop"}}')
+            raise VoxedgeError(f"unknown message {str(message)[:80]!r}: "
+                               'send {"type": "start", ...} or {"type": "stop"}')
 
     def start(self, message: dict) -> None:
         if self.session is not None:
@@ -123,9 +124,11 @@ class LiveConnection:
                                  "seconds": round(event.dropped_samples / SAMPLE_RATE, 3)})
             if not event.text and event.kind == "partial" and event.dropped_samples:
                 continue  # the stream's carrier of a drop count, said above
-            message = {"type": event.kind, "text": event.text, "start": round(event.start, 3), "end": round(event.end, 3)}
+            message = {"type": event.kind, "text": event.text, "start": round(event.start, 3),
+                       "end": round(event.end, 3)}
             if event.kind != "partial":
-                message["words"] = [{"text": w.text, "start": round(w.start, 3), "end": round(w.end, 3)} for w in event.words]
+                message["words"] = [{"text": w.text, "start": round(w.start, 3), "end": round(w.end, 3)}
+                                    for w in event.words]
             if event.kind == "final":
                 self.finals.append(event.text)
             await self.send(message)

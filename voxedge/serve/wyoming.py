@@ -119,7 +119,8 @@ class Connection:
                     await self.handle(event)
                 except (VoxedgeError, KeyError, TypeError, ValueError) as exc:
                     # a refusal (bad audio format, unsupported language, a field of the wrong type, no slot)
-                    await self.send(Error(text=_message(exc, event.type), code=getattr(exc, "code", "bad-request")).event())
+                    code = getattr(exc, "code", "bad-request")
+                    await self.send(Error(text=_message(exc, event.type), code=code).event())
                     break
         except (asyncio.IncompleteReadError, ConnectionError):
             pass  # the peer went away mid-event
