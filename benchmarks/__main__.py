@@ -17,6 +17,7 @@ SUITES = {
     "tiny": "benchmarks.tiny_vs_transformers",
     "whisper": "benchmarks.whisper_vs_faster_whisper",
     "serve": "benchmarks.serve_load",
+    "live": "benchmarks.live",
 }
 
 

@@ -158,8 +158,13 @@ def name_of(root: Path) -> str | None:
 
 def _ensure(entry: Entry, prepare: bool) -> Path:
     if is_prepared(entry.name):
-        _check_prepared(entry.name)
-        return bundle_dir(entry.name)
+        stale = _stale(entry.name)
+        if stale is None:
+            return bundle_dir(entry.name)
+        if entry.weights is None or not prepare:
+            raise BundleError(f"{stale}: build it again with `{_rebuild_command(entry)}`")
+        print(f"voxedge: rebuilding {entry.name} ({stale})", file=sys.stderr, flush=True)
+        return _prepare(entry, _builder(entry, None), force=True, progress=False)
     if entry.weights is None:
         raise BundleError(f"{entry.name} is not prepared. Build it with `{export_command(entry)}`; it needs "
                           "pip install 'voxedge-asr[export]', the checkpoint (downloaded from the hub, or a local "
@@ -169,8 +174,29 @@ def _ensure(entry: Entry, prepare: bool) -> Path:
                           "(loading it by name does too)")
     build = _builder(entry, None)
     print(f"voxedge: preparing {entry.name} on first use (once, a few seconds) from {entry.weights.label()} "
-          f"into {bundle_dir(entry.name)}", file=sys.stderr, flush=True)
+          f"into {bundle_dir(entry.name)}{_without_vad()}", file=sys.stderr, flush=True)
     return _prepare(entry, build, force=False, progress=False)
+
+
+def _without_vad() -> str:
+    """What the notice says when the bundle will have no VAD (its graph comes from an installed package)."""
+    from voxedge_export.vad import find_silero_vad  # the builder's own package: installed with the weights
+
+    return "" if find_silero_vad() else "; without voice activity detection (`pip install faster-whisper` adds it)"
+
+
+def _stale(name: str) -> str | None:
+    """Why the prepared bundle of `name` is not the one this voxedge builds (another version built it), or
+    None when it is."""
+    from . import __version__
+
+    bundle = _check_prepared(name)  # a damaged bundle is an error saying how to rebuild it, not rebuilt unasked
+    built_by = (bundle.manifest.get("exporter") or {}).get("version")
+    return None if built_by == __version__ else f"{name} was built by voxedge {built_by}, this is {__version__}"
+
+
+def _rebuild_command(entry: Entry) -> str:
+    return export_command(entry) + " --force" if entry.weights is None else f"voxedge models prepare {entry.name} --force"
 
 
 def _check_prepared(name: str) -> Bundle:

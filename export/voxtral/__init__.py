@@ -69,7 +69,7 @@ def write_bundle(ckpt, out: Path, preset: str, stage, kv=SHARED_KV) -> dict:
         np.save(out / "mel_filters.npy", slaney_mel_filters(audio["num_mel_bins"]))
         np.save(out / "ada_scales.npy", ada_scales(ckpt, SUPPORTED_DELAYS_MS, text["hidden_size"], text["num_hidden_layers"]))
         np.savez(out / "tokenizer.npz", **table.arrays())
-        vad = copy_vad(out)
+        vad = copy_vad(out, stage.stream)
 
     graphs = {
         "audio_encoder_step": {"file": "audio_encoder_step.onnx", "quantization": formats["encoder"].label,

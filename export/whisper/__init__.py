@@ -46,17 +46,17 @@ def write_bundle(ckpt: Checkpoint, out: Path, preset: str, stage, generation: di
     formats = PRESETS[preset]
     table, special, languages = read_tokenizer(ckpt.file("tokenizer.json"), cfg["vocab_size"])
     with stage("encoder graph"):
-        build_encoder(out / "encoder.onnx", ckpt, cfg, formats["decoder"], stage.bar).save()
+        build_encoder(out / "encoder.onnx", ckpt, cfg, formats["encoder"], stage.bar).save()
     with stage("decoder graph"):
         decoder = build_decoder(out / "decoder_step.onnx", ckpt, cfg, formats["decoder"], formats["lm_head"], stage.bar)
         decoder.save()
     with stage("tables"):
         np.save(out / "mel_filters.npy", slaney_mel_filters(cfg["num_mel_bins"]))
         np.savez(out / "tokenizer.npz", **table.arrays())
-        vad = copy_vad(out)
+        vad = copy_vad(out, stage.stream)
 
     graphs = {
-        "encoder": {"file": "encoder.onnx", "quantization": formats["decoder"].label},
+        "encoder": {"file": "encoder.onnx", "quantization": formats["encoder"].label},
         "decoder_step": {"file": "decoder_step.onnx", "quantization": formats["decoder"].label,
                          "lm_head_quantization": formats["lm_head"].label},
     }
