@@ -17,6 +17,7 @@ SUITES = {
     "voxtral": "benchmarks.voxtral_real",
     "tiny": "benchmarks.tiny_vs_transformers",
     "whisper": "benchmarks.whisper_vs_faster_whisper",
+    "peers": "benchmarks.peers",
 }
 
 
@@ -43,7 +44,12 @@ def run(args) -> int:
         print(json.dumps(results, indent=1))
     else:
         for name, result in results.items():
-            print(result["text"] if name == "device" else f"{name}: {json.dumps(result)}")
+            if name == "device":
+                print(result["text"])
+            elif isinstance(result, dict) and "table" in result:  # a suite that prints its own table
+                print(result["table"])
+            else:
+                print(f"{name}: {json.dumps(result)}")
     return 0
 
 
