@@ -33,15 +33,17 @@ class Unsupported(Exception):
 
 def _voxedge(model_file: str, threads: int, beam: int):
     import voxedge
+    from voxedge.errors import UnsupportedError
 
     model = voxedge.load(model_file, threads=threads)
     options = {} if beam == 1 else {"beam_size": beam}
 
     def transcribe(audio):
-        # one adapter for the API change under way: keyword fields that this voxedge rejects are reported
+        # one adapter for the API change under way: a field this voxedge lacks (TypeError today,
+        # UnsupportedError with the option records) is reported, not timed
         try:
             return "".join(s.text for s in model.transcribe(audio, **options))
-        except TypeError as e:
+        except (TypeError, UnsupportedError) as e:
             raise Unsupported(f"voxedge {voxedge.__version__} has no {', '.join(options)} ({e})") from None
 
     return transcribe

@@ -111,7 +111,7 @@ def whisper(model: str, beam: int, clips, repeats: int, threads: int) -> dict:
     return {f"{system} {fmt}": row for (system, fmt), row in rows.items()}
 
 
-def voxtral(rounds: int, threads: int) -> dict:
+def voxtral(rounds: int, threads: int, formats=None) -> dict:
     """{"system format": median figures over `rounds` fresh processes}, in VOXTRAL order."""
     from .gguf_voxtral import write_gguf
     from .random_voxtral import RandomCheckpoint
@@ -119,6 +119,8 @@ def voxtral(rounds: int, threads: int) -> dict:
 
     paths = {}
     for system, fmt in VOXTRAL:
+        if formats and fmt not in formats:
+            continue
         if system == "voxedge":
             paths[system, fmt] = build(fmt)
         else:
@@ -164,6 +166,8 @@ def ratios(rows: dict) -> dict:
 def voxtral_ratios(rows: dict) -> dict:
     out = {}
     for mine, theirs in (("int4", "q4_k"), ("int4", "q4_0"), ("int8", "q8_0")):
+        if f"voxedge {mine}" not in rows or f"crispasr {theirs}" not in rows:
+            continue
         ours, peer = rows[f"voxedge {mine}"], rows[f"crispasr {theirs}"]
         out[f"crispasr {theirs} / voxedge {mine}"] = {
             "decode": round(peer["decoder_ms"] / ours["decoder_ms"], 2),
@@ -172,7 +176,7 @@ def voxtral_ratios(rows: dict) -> dict:
     return out
 
 
-def run(repeats: int = 3, voxtral_rounds: int = 2, models=MODELS) -> dict:
+def run(repeats: int = 3, voxtral_rounds: int = 2, models=MODELS, beams=BEAMS, voxtral_formats=None) -> dict:
     from voxedge.bench.device import machine
 
     from .peer_systems import versions
@@ -184,12 +188,12 @@ def run(repeats: int = 3, voxtral_rounds: int = 2, models=MODELS) -> dict:
     result = {"machine": machine(), "threads": threads, "versions": versions(), "repeats": repeats,
               "clips": len(clips), "audio_seconds": round(sum(len(a) for a, _ in clips) / 16000, 1), "whisper": {}}
     for model in models:
-        for beam in BEAMS:
+        for beam in beams:
             print(f"peers: whisper {model}, beam {beam} ...", file=sys.stderr, flush=True)
             rows = whisper(model, beam, clips, repeats, threads)
             result["whisper"][f"{model} beam {beam}"] = {"rows": rows, "ratios": ratios(rows)}
     if voxtral_rounds:
-        rows = voxtral(voxtral_rounds, threads)
+        rows = voxtral(voxtral_rounds, threads, voxtral_formats)
         result["voxtral"] = {"rounds": voxtral_rounds, "rows": rows, "ratios": voxtral_ratios(rows)}
     result["wall_minutes"] = round((time.perf_counter() - started) / 60, 1)
     result["table"] = table(result)
@@ -228,9 +232,19 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.peers", description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3, help="alternating rounds of the Whisper clips")
     parser.add_argument("--voxtral-rounds", type=int, default=2, help="fresh processes per Voxtral model (0: skip)")
-    parser.add_argument("--models", default=",".join(MODELS), help="Whisper models: tiny.en,base")
+    parser.add_argument("--models", default=",".join(MODELS), help="Whisper models: tiny.en,base (empty: none)")
+    parser.add_argument("--beams", default="1,5", help="Whisper beam sizes")
+    parser.add_argument("--voxtral", default=",".join(fmt for _, fmt in VOXTRAL), help="Voxtral formats to time")
+    parser.add_argument("--out", type=Path, help="also write OUT/peers.json and OUT/peers.png")
     args = parser.parse_args(argv)
-    result = run(args.repeats, args.voxtral_rounds, [m for m in args.models.split(",") if m])
+    result = run(args.repeats, args.voxtral_rounds, [m for m in args.models.split(",") if m],
+                 [int(b) for b in args.beams.split(",")], args.voxtral.split(","))
+    if args.out:
+        from .chart import render_peers
+
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "peers.json").write_text(json.dumps(result, indent=1) + "\n")
+        render_peers(args.out)
     print(json.dumps({k: v for k, v in result.items() if k != "table"}, indent=1))
     print(result["table"], file=sys.stderr)
 
