@@ -144,7 +144,9 @@ def _median(rows: list[dict]) -> dict:
     for key, value in rows[0].items():
         if isinstance(value, dict):
             out[key] = _median([r[key] for r in rows])
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        elif isinstance(value, int) and not isinstance(value, bool):
+            out[key] = int(np.median([r[key] for r in rows]))  # counts (equal in every round)
+        elif isinstance(value, float):
             out[key] = round(float(np.median([r[key] for r in rows])), 2)
         else:
             out[key] = value
@@ -201,8 +203,10 @@ def run(repeats: int = 3, voxtral_rounds: int = 2, models=MODELS, beams=BEAMS, v
 
 
 def table(result: dict) -> str:
-    lines = [f"voxedge vs peers on {result['machine'].get('cpu', 'this machine')}, {result['threads']} threads; "
-             f"{result['clips']} clips, {result['audio_seconds']} s of audio; medians of {result['repeats']} rounds"]
+    lines = [f"voxedge vs peers on {result['machine'].get('cpu', 'this machine')}, {result['threads']} threads"]
+    if result["whisper"]:
+        lines[0] += (f"; Whisper: {result['clips']} clips, {result['audio_seconds']} s of audio, medians of "
+                     f"{result['repeats']} rounds")
     for name, block in result["whisper"].items():
         lines += ["", f"Whisper {name}", f"  {'system':<24}{'RTF':>8}{'WER':>8}  same text as faster-whisper fp32"]
         for system, row in block["rows"].items():
