@@ -103,10 +103,14 @@ class VoxtralSession:
         self._fed = 0  # real samples given to this session
         self._history = np.zeros(0, np.float32)  # recent samples, for a restart after end-of-sequence
         self._history_start = 0  # session sample index of _history[0]
+        self._finished = False  # finish() ran: the next audio starts a new session
 
     # -- EngineStream ---------------------------------------------------------------------------
 
     def process(self, samples: np.ndarray) -> Update:
+        if self._finished:
+            self._start_session(self._origin + self._fed)
+            self._text = TextAssembler(self.model.tokens)
         words: list = []
         # A token's worth at a time: at most one token of audio waits unconsumed beyond the model's own
         # lookahead, which bounds the history kept for restarts whatever size the caller feeds.
@@ -126,10 +130,8 @@ class VoxtralSession:
             self._frames = self._frames[:, : self._frames.shape[1] - self.cfg.mel_frames_per_token]
             words += self._run(final=True)
         words += self._words.push(self._text.flush(), *self._times(self._step))  # a cut-off UTF-8 tail, if any
-        words += self._words.flush()
-        self._start_session(self._origin + self._fed)
-        self._words, self._text = WordAssembler(), TextAssembler(self.model.tokens)
-        return Update(words)
+        self._finished = True  # the next audio starts a new session (kept as it is until then)
+        return Update(words + self._words.flush())
 
     # -- the work -------------------------------------------------------------------------------
 
