@@ -13,7 +13,7 @@ from ..quantize import PRESETS
 from ..validation import check, compare
 from . import reference
 from .graphs import N_FRAMES, build_decoder, build_encoder
-from .tokenizer import read_tokenizer
+from .tokenizer import read_encoding, read_tokenizer
 
 FAMILY = "whisper"
 
@@ -22,6 +22,7 @@ def export(ckpt: Checkpoint, out: Path, preset: str, stage, sample_audio: np.nda
     cfg = ckpt.config
     formats = PRESETS[preset]
     table, special, languages = read_tokenizer(ckpt.file("tokenizer.json"), cfg["vocab_size"])
+    pattern, merges = read_encoding(ckpt.file("tokenizer.json"))
     generation = json.loads(ckpt.file("generation_config.json").read_text())
     clip = _validation_clip(sample_audio)
 
@@ -35,6 +36,7 @@ def export(ckpt: Checkpoint, out: Path, preset: str, stage, sample_audio: np.nda
     with stage("tables"):
         np.save(out / "mel_filters.npy", _mel_filters(cfg["num_mel_bins"]))
         np.savez(out / "tokenizer.npz", **table.arrays())
+        np.save(out / "tokenizer_merges.npy", merges)
 
     graphs = {
         "encoder": {"file": "encoder.onnx", "quantization": formats["decoder"].label},
@@ -42,6 +44,7 @@ def export(ckpt: Checkpoint, out: Path, preset: str, stage, sample_audio: np.nda
                          "lm_head_quantization": formats["lm_head"].label},
     }
     model_cfg = _model_config(cfg, generation, special, languages, formats, decoder.locations)
+    model_cfg["text_encoder"] = {"algorithm": "merges", "pattern": pattern, "merges": "tokenizer_merges.npy"}
     source = {"checkpoint": ckpt.source, "revision": ckpt.revision, "model_type": cfg["model_type"]}
     write_manifest(out, FAMILY, source, preset, graphs, model_cfg)
 

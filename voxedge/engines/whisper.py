@@ -9,11 +9,15 @@ Word times are interpolated within each segment by token count (Whisper gives se
 from __future__ import annotations
 
 import collections
+import functools
+import zlib
 
 import numpy as np
 
 from ..audio import SAMPLE_RATE, load_audio
+from ..errors import OptionError
 from ..features import LogMelSpectrogram
+from ..keyterms import KeytermBoost, as_keyterms
 from ..runtime import create_session
 from ..tokenizer import TextAssembler, TokenTable
 from ..transcript import Segment, Word
@@ -25,6 +29,8 @@ TIME_PRECISION = 0.02  # seconds per timestamp token
 FRAMES_PER_TIMESTAMP = 2  # mel frames (10 ms) per timestamp step
 NO_SPEECH_THRESHOLD = 0.6  # skip a window when no-speech is this likely ...
 LOGPROB_THRESHOLD = -1.0  # ... and the decoded text this unlikely (openai/whisper's defaults)
+KEYTERM_ROUTES = ("boost", "prompt", "both")  # logits processor, previous-text prompt, or both
+COMPRESSION_RATIO_THRESHOLD = 2.4  # text that compresses better repeats itself (openai/whisper's default)
 
 
 class WhisperModel:
@@ -59,9 +65,33 @@ class WhisperModel:
         outputs = self.encoder.run(None, {"mel": padded[None]})
         return dict(zip((o.name for o in self.encoder.get_outputs()), outputs))
 
-    def prompt(self, previous_tokens) -> list:
-        previous = list(previous_tokens)[-(self.config["decoder"]["max_positions"] // 2 - 1) :]
-        return ([self.special["sot_prev"], *previous] if previous else []) + self.sot_sequence
+    @functools.cached_property
+    def text_encoder(self):
+        """Text -> token ids (for keyterms), built on first use."""
+        from ..bpe import BytePairEncoder
+
+        return BytePairEncoder.from_bundle(self.bundle, self.tokens)
+
+    def keyterms(self, terms, route: str = "boost") -> tuple:
+        """(logits processor or None, prompt tokens) for keyterms, by route: boosting in the decode
+        loop, or the terms in the previous-text prompt as faster-whisper's `hotwords`."""
+        if route not in KEYTERM_ROUTES:
+            raise OptionError(f"keyterm_route must be one of {', '.join(KEYTERM_ROUTES)}, not {route!r}")
+        terms = as_keyterms(terms)
+        if not terms:
+            return None, []
+        encode = self.text_encoder.encode
+        processor = KeytermBoost.for_family(self.family, self.special, terms, encode) if route != "prompt" else None
+        hotwords = encode(" " + ", ".join(term.text for term in terms)) if route != "boost" else []
+        return processor, hotwords
+
+    def prompt(self, previous_tokens, hotwords=()) -> list:
+        """<|startofprev|> hotwords previous-text, at most half the context, then the start sequence."""
+        budget = self.config["decoder"]["max_positions"] // 2 - 1
+        hotwords = list(hotwords)[:budget]
+        keep = budget - len(hotwords)
+        context = hotwords + (list(previous_tokens)[-keep:] if keep else [])
+        return ([self.special["sot_prev"], *context] if context else []) + self.sot_sequence
 
     def timed_words(self, start: float, end: float, tokens: list) -> list[tuple[Word, list]]:
         """(word, its token ids) for a segment's tokens, times spread evenly over [start, end] by token.
@@ -93,19 +123,30 @@ class WhisperModel:
     def is_silence(result) -> bool:
         return result.no_speech_prob > NO_SPEECH_THRESHOLD and result.avg_logprob < LOGPROB_THRESHOLD
 
+    def repeats_itself(self, result) -> bool:
+        """openai/whisper's hallucination test: the window's text compresses too well."""
+        text = self.tokens.decode(result.tokens).encode("utf-8")
+        return bool(text) and len(text) / len(zlib.compress(text)) > COMPRESSION_RATIO_THRESHOLD
+
     # -- public ---------------------------------------------------------------------------------
 
     def transcribe(self, audio, *, sample_rate: int | None = None, condition_on_previous_text: bool = True,
-                   on_step=None):
-        """Segments of a file or array, yielded window by window."""
+                   on_step=None, keyterms=(), keyterm_route: str = "boost"):
+        """Segments of a file or array, yielded window by window. `keyterms`: strings or `Keyterm`s
+        the transcript should get right, by `keyterm_route` (see `keyterms`)."""
+        processor, hotwords = self.keyterms(keyterms, keyterm_route)
         samples = load_audio(audio, sample_rate)
         features = self.features(samples)
-        decoder = WindowDecoder(self, on_step)
+        decoder = WindowDecoder(self, on_step, processor)
+        plain = WindowDecoder(self, on_step) if processor is not None else None
         content = features.shape[1]
         seek, history = 0, collections.deque(maxlen=self.config["decoder"]["max_positions"] // 2)
         while seek < content:
             size = min(self.window_frames, content - seek)
-            result = decoder.decode(self.encode(features[:, seek : seek + size]), self.prompt(history))
+            cross, prompt = self.encode(features[:, seek : seek + size]), self.prompt(history, hotwords)
+            result = decoder.decode(cross, prompt)
+            if plain is not None and self.repeats_itself(result):
+                result = plain.decode(cross, prompt)  # the bonuses sent the window into a loop: without them
             offset = seek * self.mel.hop_length / SAMPLE_RATE
             if self.is_silence(result):
                 seek += size

