@@ -150,33 +150,55 @@ def transcripts(model, items, route: str, weight: float | None) -> list[str]:
             for audio, _, _ in items]
 
 
+class Timed:
+    """A processor that counts the seconds spent in it."""
+
+    def __init__(self, processor):
+        self.processor, self.seconds = processor, 0.0
+
+    def __getattr__(self, name):
+        method = getattr(self.processor, name)
+
+        def timed(*args):
+            start = time.perf_counter()
+            try:
+                return method(*args)
+            finally:
+                self.seconds += time.perf_counter() - start
+        return timed
+
+
 def step_cost(model, items, route: str, weight: float, repeats: int) -> dict:
     """Decoding the first window of every clip (encoded once, outside the timing) without keyterms
-    and with them by `route`: milliseconds per decode step (one decoder run each, re-runs after a
-    take-back included), and the steps run per token kept."""
+    and with them by `route`, alternating: the time per decode step (one decoder run; re-runs after
+    a take-back included) with over without, median over the repeats of each pair's ratio; the share
+    of the time spent in the processor; and the steps run per token kept."""
     from voxedge.engines.whisper_decoding import WindowDecoder
     from voxedge.options import Keyterm
 
     processor, hotwords = model.keyterms([Keyterm(t, weight) for t in KEYTERMS], route)
+    timed = Timed(processor) if processor is not None else None
     windows = [model.encode(model.features(audio)) for audio, _, _ in items]
-    setups = {"without": (None, []), "with": (processor, hotwords)}
-    seconds, steps, kept = {n: [] for n in setups}, dict.fromkeys(setups, 0), dict.fromkeys(setups, 0)
+    setups = {"without": (None, []), "with": (timed, hotwords)}
+    per_step, steps, kept = {n: [] for n in setups}, {}, {}
     for _ in range(repeats):
         for name, (proc, words) in setups.items():  # alternating, so machine noise hits both alike
             counted = []
             decoder = WindowDecoder(model, on_step=lambda token, logits: counted.append(token), processor=proc)
             start = time.perf_counter()
             results = [decoder.decode(cross, model.prompt([], words)) for cross in windows]
-            seconds[name].append(time.perf_counter() - start)
+            per_step[name].append((time.perf_counter() - start) / len(counted))
             steps[name], kept[name] = len(counted), sum(len(r.tokens) + 1 for r in results)
-    per_step = {n: float(np.median(seconds[n])) / steps[n] for n in setups}
-    return {"ms_per_step_without": round(1000 * per_step["without"], 3),
-            "ms_per_step_with": round(1000 * per_step["with"], 3),
-            "overhead_per_step": round(per_step["with"] / per_step["without"] - 1, 4),
+    ratios = [w / wo for w, wo in zip(per_step["with"], per_step["without"])]
+    in_processor = timed.seconds / (sum(per_step["with"]) * steps["with"]) if timed else 0.0
+    return {"ms_per_step_without": round(1000 * float(np.median(per_step["without"])), 3),
+            "ms_per_step_with": round(1000 * float(np.median(per_step["with"])), 3),
+            "overhead_per_step": round(float(np.median(ratios)) - 1, 4),
+            "processor_share": round(in_processor, 4),
             "steps_per_token_with": round(steps["with"] / kept["with"], 3)}
 
 
-def run(models, weights, repeats: int, cost_weight: float) -> dict:
+def run(models, weights, repeats: int, cost_weight: float, parts=("accuracy", "cost")) -> dict:
     import voxedge
 
     items = clips()
@@ -186,12 +208,14 @@ def run(models, weights, repeats: int, cost_weight: float) -> dict:
     for name in models:
         model = voxedge.load(bundle(name))
         rows = {}
-        for label, route, weight in routes(weights):
+        for label, route, weight in routes(weights) if "accuracy" in parts else ():
             rows[label] = score(references, transcripts(model, items, route, weight), KEYTERMS)
             print(f"{name:8} {label:12} {rows[label]}", flush=True)
-        subset = items[:: max(1, len(items) // 12)]
-        rows["step_cost"] = {route: step_cost(model, subset, route, cost_weight, repeats) for route in ("boost", "prompt")}
-        print(f"{name:8} step cost   {rows['step_cost']}", flush=True)
+        if "cost" in parts:
+            subset = items[:: max(1, len(items) // 12)]
+            rows["step_cost"] = {route: step_cost(model, subset, route, cost_weight, repeats)
+                                 for route in ("boost", "prompt")}
+            print(f"{name:8} step cost   {rows['step_cost']}", flush=True)
         result[name] = rows
     return result
 
@@ -202,9 +226,10 @@ def main(argv=None) -> None:
     parser.add_argument("--weights", nargs="+", type=float, default=[2.0, 3.0, 4.0, 5.0, 6.0])
     parser.add_argument("--cost-weight", type=float, default=4.0, help="the weight at which the step cost is measured")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--parts", nargs="+", default=["accuracy", "cost"], choices=["accuracy", "cost"])
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    result = run(args.models, args.weights, args.repeats, args.cost_weight)
+    result = run(args.models, args.weights, args.repeats, args.cost_weight, args.parts)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {args.out}")
 

@@ -56,7 +56,8 @@ class Reference:
         return sum(self.weight[prefix[:i]] for i in range(1, len(prefix) + 1))
 
     def deepest_complete(self, prefix) -> float:
-        return max([self.score(prefix[:i]) for i in range(1, len(prefix) + 1) if prefix[:i] in self.complete], default=0.0)
+        complete = [prefix[:i] for i in range(1, len(prefix) + 1) if prefix[:i] in self.complete]
+        return max([self.score(p) for p in complete], default=0.0)
 
     def start(self):
         begin = (0,) if (0,) in self.weight else ()
@@ -187,9 +188,9 @@ def test_terms_are_tokenized_in_every_spelling():
 
     KeytermBoost.from_terms(["kubectl", Keyterm("Siobhan", 4.0)], encode)
     assert sorted(seen) == sorted(["kubectl", " kubectl", "Kubectl", " Kubectl", "Siobhan", " Siobhan"])
-    for bad in (Keyterm("  "), Keyterm("x", float("nan"))):
+    for bad in ([Keyterm("  ")], [Keyterm("x", float("nan"))], [Keyterm("x", "2")], ["x", 3], "Siobhan", None):
         with pytest.raises(OptionError):
-            KeytermBoost.from_terms([bad], encode)
+            KeytermBoost.from_terms(bad, encode)
 
 
 terms_strategy = st.lists(

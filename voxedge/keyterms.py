@@ -26,6 +26,7 @@ Tokens in `skip` (e.g. Voxtral's timing tokens) are never boosted and pass throu
 from __future__ import annotations
 
 import math
+import numbers
 from collections import deque
 
 import numpy as np
@@ -43,11 +44,14 @@ TIMING_TOKENS = {"voxtral_realtime": ("eos", "streaming_pad", "streaming_word"),
 
 def as_keyterms(terms) -> tuple[Keyterm, ...]:
     """Strings or `Keyterm`s -> `Keyterm`s with stripped text; OptionError on anything unusable."""
+    if isinstance(terms, str) or not isinstance(terms, (list, tuple, set, frozenset)):
+        raise OptionError(f"keyterms must be a list of strings or Keyterms, got {terms!r}")
     checked = []
     for term in terms:
         term = Keyterm(term) if isinstance(term, str) else term
         if not isinstance(term, Keyterm) or not isinstance(term.text, str) or not term.text.strip() \
-                or not isinstance(term.weight, (int, float)) or not math.isfinite(term.weight):
+                or isinstance(term.weight, bool) or not isinstance(term.weight, numbers.Real) \
+                or not math.isfinite(term.weight):
             raise OptionError(f"a keyterm is a non-empty string or a Keyterm with a finite weight, got {term!r}")
         checked.append(Keyterm(term.text.strip(), float(term.weight)))
     return tuple(checked)

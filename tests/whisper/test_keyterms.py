@@ -18,7 +18,7 @@ from voxedge.audio import load_audio
 from voxedge.bpe import BytePairEncoder
 from voxedge.engines.whisper_decoding import WindowDecoder
 from voxedge.errors import BundleError, OptionError, UnsupportedError
-from voxedge.keyterms import KeytermBoost
+from voxedge.keyterms import COOL, KeytermBoost
 from voxedge.options import Keyterm
 from voxedge.tokenizer import TokenTable
 
@@ -89,7 +89,7 @@ def test_terms_are_tokenized_into_the_tree_as_the_tokenizers_library_would(model
             processor.apply(state, logits)
             state, correction = processor.advance(state, token)
             total += float(logits[token]) + correction
-        assert total == pytest.approx(weight * len(ids)) and state == processor.start()
+        assert total == pytest.approx(weight * len(ids)) and state == COOL  # complete
     with pytest.raises(OptionError):
         model.keyterms(["ok", ""])
     with pytest.raises(OptionError):
@@ -131,3 +131,27 @@ def test_keyterms_bring_the_names_into_the_transcript(model, sentence):
         boosted = words(model.transcribe(sentence, keyterms=["Siobhan", "Kubernetes"], keyterm_route=route))
         assert {"siobhan", "kubernetes"} <= set(boosted), route
         assert boosted == normalize(SENTENCE).split(), route
+
+
+def test_the_exporter_refuses_an_encoding_it_cannot_reproduce(ct2_dir, tmp_path):
+    from export.checkpoint import ExportError
+    from export.whisper.tokenizer import read_encoding
+
+    spec = json.loads((ct2_dir / "tokenizer.json").read_text(encoding="utf-8"))
+    for change in ({"normalizer": {"type": "NFC"}},
+                   {"pre_tokenizer": {**spec["pre_tokenizer"], "add_prefix_space": True}},
+                   {"model": {**spec["model"], "merges": [*spec["model"]["merges"], "Ġ zzzz"]}}):
+        path = tmp_path / "tokenizer.json"
+        path.write_text(json.dumps({**spec, **change}), encoding="utf-8")
+        with pytest.raises(ExportError):
+            read_encoding(path)
+
+
+def test_a_window_that_bonuses_send_into_a_loop_is_decoded_without_them(model, speech_dir):
+    clip = synthesize("Mairead booked the meeting room for the design review.", speech_dir / "loop.wav")
+    audio = load_audio(clip)
+    processor, _ = model.keyterms([Keyterm("Metformin", 5.0)])
+    looped = WindowDecoder(model, processor=processor).decode(model.encode(model.features(audio)), model.prompt([]))
+    assert model.repeats_itself(looped)  # "Metformin, Metformin, Metformin, ..."
+    texts = [[s.text for s in model.transcribe(audio, keyterms=terms)] for terms in ([], [Keyterm("Metformin", 5.0)])]
+    assert texts[0] == texts[1]

@@ -63,8 +63,8 @@ class WindowDecoder:
         guard = GreedyTakeBack(self.processor) if self.processor is not None else None
         while len(tokens) < min(self.max_positions // 2, self.max_positions - len(prompt)):
             step = len(tokens)
-            # bonuses go before the rules, so that the rules keep the last word
-            filtered = self._filter(guard.candidates(step, logits) if guard is not None else logits.copy(), tokens, timestamps)
+            candidates = guard.candidates(step, logits) if guard is not None else logits.copy()
+            filtered = self._filter(candidates, tokens, timestamps)  # after the bonuses: the rules have the last word
             token = int(np.argmax(filtered))
             if self.on_step:
                 self.on_step(token, logits)
