@@ -7,7 +7,8 @@ change. The rest is the partial. Once the buffer is long, it is cut at the end o
 that is already committed, so memory and work per step stay bounded on endless streams.
 
 `hypothesize` returns an object with `words` ([(Word, token ids)], times in seconds of engine audio)
-and `segment_ends` (seconds); this module knows nothing else about the model.
+and `segment_ends` (seconds), and has `set_keyterms(terms)`; this module knows nothing else about the
+model.
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ class LocalAgreement:
         self._last_end = 0.0  # end of the last committed word
 
     # -- EngineStream ---------------------------------------------------------------------------
+
+    def set_keyterms(self, terms) -> None:
+        self.hypothesize.set_keyterms(terms)
 
     def process(self, samples: np.ndarray) -> Update:
         """Decode at every `step` samples of audio exactly, however the audio was chunked, so the

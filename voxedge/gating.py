@@ -38,6 +38,9 @@ class SpeechOnly:
     def resets(self) -> int:
         return self.engine.resets
 
+    def set_keyterms(self, terms) -> None:
+        self.engine.set_keyterms(terms)
+
     def process(self, samples: np.ndarray) -> Update:
         self._held = np.concatenate([self._held, samples])
         return self._apply(self.gate.feed(samples))

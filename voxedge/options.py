@@ -11,6 +11,7 @@ raises `UnsupportedError` naming it.
 from __future__ import annotations
 
 import dataclasses
+import math
 import numbers
 import os
 from dataclasses import dataclass, field
@@ -33,10 +34,19 @@ class RuntimeOptions:
 
 @dataclass(frozen=True)
 class Keyterm:
-    """A word or phrase the transcript should get right, and how hard to push for it (logit units)."""
+    """A word or phrase the transcript should get right, and how hard to push for it (logit units per
+    token; 4 measured best on Whisper, docs/keyterms.md)."""
 
     text: str
-    weight: float = 2.0
+    weight: float = 4.0
+
+    def __post_init__(self):
+        if not isinstance(self.text, str) or not self.text.strip():
+            raise OptionError(f"a keyterm is a non-empty string, got {self.text!r}")
+        if isinstance(self.weight, bool) or not isinstance(self.weight, numbers.Real) or not math.isfinite(self.weight):
+            raise OptionError(f"a keyterm's weight is a finite number, got {self.weight!r}")
+        object.__setattr__(self, "text", self.text.strip())
+        object.__setattr__(self, "weight", float(self.weight))
 
 
 @dataclass(frozen=True)
@@ -78,8 +88,10 @@ class _Common:
         if self.language is not None and not isinstance(self.language, str):
             raise OptionError(f"language must be a language code such as 'en', or None to detect; got {self.language!r}")
         _check_int(self, "delay_ms", 0, 10_000, optional=True)
+        if isinstance(self.keyterms, str) or not isinstance(self.keyterms, (list, tuple, set, frozenset)):
+            raise OptionError(f"keyterms must be a list of strings or voxedge.Keyterm records, got {self.keyterms!r}")
         terms = tuple(Keyterm(t) if isinstance(t, str) else t for t in self.keyterms)
-        if not all(isinstance(t, Keyterm) and t.text.strip() for t in terms):
+        if not all(isinstance(t, Keyterm) for t in terms):
             raise OptionError("keyterms must be non-empty strings or voxedge.Keyterm records")
         object.__setattr__(self, "keyterms", terms)
 
@@ -96,6 +108,7 @@ class TranscribeOptions(_Common):
     compression_ratio_threshold: float | None = 2.4
     log_prob_threshold: float | None = -1.0
     no_speech_threshold: float | None = 0.6
+    keyterm_route: str = "boost"  # Whisper: "boost" (in the decode loop), "prompt" (as hotwords) or "both"
     initial_prompt: str | None = None
     condition_on_previous_text: bool = True
     vad_filter: bool = False  # transcribe only what Silero VAD calls speech (faster-whisper's vad_filter)
@@ -105,6 +118,8 @@ class TranscribeOptions(_Common):
         super().__post_init__()
         _check_int(self, "encoder_batch", 1, 64)
         _check_int(self, "beam_size", 1, 64)
+        if self.keyterm_route not in ("boost", "prompt", "both"):
+            raise OptionError(f"keyterm_route must be 'boost', 'prompt' or 'both', not {self.keyterm_route!r}")
         temperature = self.temperature
         if isinstance(temperature, numbers.Real):
             temperature = (temperature,)

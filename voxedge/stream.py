@@ -44,6 +44,9 @@ class EngineStream(Protocol):
 
     def finish(self) -> Update: ...
 
+    def set_keyterms(self, terms) -> None:
+        """Decode with these keyterms (Keyterm records) from now on."""
+
 
 @dataclass
 class StreamStats:
@@ -134,6 +137,14 @@ class Stream:
                 self._held = self._flush()
             held, self._held = self._held, []
             return held
+
+    def set_keyterms(self, terms) -> None:
+        """Change the keyterms of this live stream (strings or `voxedge.Keyterm`s; [] for none): the
+        decoding from now on uses them, e.g. between utterances."""
+        from .keyterms import as_keyterms
+
+        with self._exclusive():
+            self.engine.set_keyterms(as_keyterms(terms))
 
     def run(self, source):
         """Feed every block from `source` (arrays, or a `Microphone`'s blocks) and yield events; closes

@@ -17,7 +17,7 @@ from ..vad import copy_vad
 from . import reference, validate
 from .delay import SUPPORTED_DELAYS_MS, ada_scales
 from .graphs import SHARED_KV, build_decoder, build_encoder
-from .tokenizer import read_tekken
+from .tokenizer import read_tekken, text_encoder
 
 FAMILY = "voxtral_realtime"
 
@@ -79,6 +79,7 @@ def write_bundle(ckpt, out: Path, preset: str, stage, kv=SHARED_KV) -> dict:
     }
     model_cfg = _model_config(cfg, tekken_audio, special, delay_ms, formats, decoder.locations, preset)
     model_cfg["vad"] = vad
+    model_cfg["text_encoder"] = text_encoder(ckpt.file("tekken.json"))
     source = {"checkpoint": ckpt.source, "revision": ckpt.revision, "model_type": cfg["model_type"]}
     return write_manifest(out, FAMILY, source, preset, graphs, model_cfg)
 

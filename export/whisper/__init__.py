@@ -14,7 +14,7 @@ from ..quantize import PRESETS, check_shapes
 from ..validation import check, compare
 from ..vad import copy_vad
 from .graphs import N_FRAMES, build_decoder, build_encoder
-from .tokenizer import read_tokenizer
+from .tokenizer import read_encoding, read_tokenizer
 
 FAMILY = "whisper"
 
@@ -45,6 +45,7 @@ def write_bundle(ckpt: Checkpoint, out: Path, preset: str, stage, generation: di
     check_shapes(preset, {"decoder": cfg["d_model"] // cfg["decoder_attention_heads"]}, cfg["d_model"])
     formats = PRESETS[preset]
     table, special, languages = read_tokenizer(ckpt.file("tokenizer.json"), cfg["vocab_size"])
+    pattern, merges = read_encoding(ckpt.file("tokenizer.json"))
     with stage("encoder graph"):
         build_encoder(out / "encoder.onnx", ckpt, cfg, formats["encoder"], stage.bar).save()
     with stage("decoder graph"):
@@ -54,6 +55,7 @@ def write_bundle(ckpt: Checkpoint, out: Path, preset: str, stage, generation: di
         np.save(out / "mel_filters.npy", slaney_mel_filters(cfg["num_mel_bins"]))
         np.savez(out / "tokenizer.npz", **table.arrays())
         vad = copy_vad(out, stage.stream)
+        np.save(out / "tokenizer_merges.npy", merges)
 
     graphs = {
         "encoder": {"file": "encoder.onnx", "quantization": formats["encoder"].label},
@@ -62,6 +64,7 @@ def write_bundle(ckpt: Checkpoint, out: Path, preset: str, stage, generation: di
     }
     model_cfg = _model_config(cfg, generation, special, languages, formats, decoder.locations)
     model_cfg["vad"] = vad
+    model_cfg["text_encoder"] = {"algorithm": "merges", "pattern": pattern, "merges": "tokenizer_merges.npy"}
     source = {"checkpoint": ckpt.source, "revision": ckpt.revision, "model_type": cfg["model_type"]}
     if ckpt.weights:
         source["weights"] = ckpt.weights

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from ..errors import VoxedgeError
+
 
 def engine_options(p) -> None:
     p.add_argument("--bundle", metavar="NAME_OR_DIR",
@@ -12,6 +16,10 @@ def engine_options(p) -> None:
                    help="onnxruntime execution providers in priority order, comma-separated: cpu, cuda, coreml, "
                    "qnn, openvino, directml (default: cpu; unavailable ones fall back to cpu with a warning)")
     p.add_argument("--threads", type=int, help="CPU threads (default: one per core)")
+    p.add_argument("--keyterms", metavar="A,B,...",
+                   help="words or phrases the transcript should get right (names, jargon), comma-separated")
+    p.add_argument("--keyterms-file", type=Path, metavar="FILE",
+                   help="keyterms from a file, one per line (blank lines and lines starting with # are skipped)")
 
 
 def load_model(args):
@@ -22,4 +30,17 @@ def load_model(args):
 
 def model_kwargs(args) -> dict:
     """Options given on the command line (unset ones keep the model's defaults)."""
-    return {} if args.delay_ms is None else {"delay_ms": args.delay_ms}
+    fields = {} if args.delay_ms is None else {"delay_ms": args.delay_ms}
+    terms = keyterms(args)
+    return fields | ({"keyterms": terms} if terms else {})
+
+
+def keyterms(args) -> list[str]:
+    terms = [t.strip() for t in (args.keyterms or "").split(",") if t.strip()]
+    if args.keyterms_file:
+        try:
+            lines = args.keyterms_file.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise VoxedgeError(f"--keyterms-file {args.keyterms_file}: cannot read it ({exc})") from None
+        terms += [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    return terms

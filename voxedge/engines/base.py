@@ -16,6 +16,7 @@ audio opened (and refused) at call time, and the `Stream` wrapper that maps time
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 from ..audio import SAMPLE_RATE, open_audio
@@ -75,6 +76,22 @@ class Model:
         return session
 
     # -- public ---------------------------------------------------------------------------------
+
+    @functools.cached_property
+    def text_encoder(self):
+        """Text -> token ids, from the bundle's tables (voxedge/bpe.py); built on first use."""
+        from ..bpe import BytePairEncoder
+
+        return BytePairEncoder.from_bundle(self.bundle, self.tokens)
+
+    def keyterm_processor(self, terms):
+        """The logits processor boosting `terms` (Keyterm records) in this family's decoder, or None."""
+        if not terms:
+            return None
+        from ..keyterms import KeytermBoost
+
+        return KeytermBoost.for_family(self.family, dataclasses.asdict(self.config.tokens), terms,
+                                       self.text_encoder.encode)
 
     @functools.cached_property
     def vad(self):
