@@ -73,3 +73,19 @@ def _validation(v: dict) -> str:
     return ((f"token agreement with transformers {agreement:.1%}" if agreement is not None else "see validation.json")
             + (f", max |logit delta| {v['max_abs_logit_delta_before_divergence']:.2e}"
                if "max_abs_logit_delta_before_divergence" in v else ""))
+
+
+
+def describe_placement(bundle: Bundle, runtime) -> dict:
+    """Where every graph's nodes run on `runtime`'s providers: {"providers": [...], "placement": {graph:
+    {provider: {"nodes", "ops"}}}, "text": one line per graph}."""
+    from .runtime import graph_placements
+
+    placement = graph_placements(bundle, runtime)
+    lines = [f"providers     {', '.join(runtime.providers)}" + (" (strict)" if runtime.strict else "")]
+    for graph, providers in placement.items():
+        total = sum(p["nodes"] for p in providers.values()) or 1
+        shares = "; ".join(f"{name} {p['nodes']} nodes ({p['nodes'] / total:.0%})"
+                           for name, p in sorted(providers.items(), key=lambda item: -item[1]["nodes"]))
+        lines.append(f"placement     {graph}: {shares or 'not recorded by this onnxruntime'}")
+    return {"providers": list(runtime.providers), "placement": placement, "text": "\n".join(lines)}
