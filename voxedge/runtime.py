@@ -18,6 +18,7 @@ import collections
 import importlib
 import importlib.util
 import os
+import sys
 import threading
 import warnings
 
@@ -32,6 +33,12 @@ PLUGIN_PACKAGES = {
     "NvTensorRTRTXExecutionProvider": "onnxruntime_ep_nv_tensorrt_rtx",
     "WebGpuExecutionProvider": "onnxruntime_ep_webgpu",
 }
+# Extension modules to load, with every symbol bound, before a plugin's library: libQnnHtp.so (the HTP
+# backend, simulator included) puts its own copy of libffi (ffi_prep_cif, ffi_type_*) into the global
+# symbol scope, and a cffi backend loaded after it binds to those while calling its own ffi_call: the
+# values it returns are garbage (libsndfile's file handle: soundfile then segfaults). Loaded first, it
+# keeps its own libffi.
+PRELOAD = {"QNNExecutionProvider": ("_cffi_backend",)}
 DEVICE_KEY = "device"  # voxedge's own provider option: which of a plugin's devices (cpu, gpu, npu)
 INSTALL_HINT = ("install the onnxruntime package built for your accelerator (onnxruntime-gpu, onnxruntime-openvino, "
                 "onnxruntime-directml) or its plugin package (onnxruntime-qnn, onnxruntime-ep-openvino); "
@@ -92,12 +99,27 @@ def _register(onnxruntime, name: str, package: str) -> None:
     with _register_lock:
         if name in _registered:
             return
+        _preload(PRELOAD.get(name, ()))
         try:
             library = importlib.import_module(package).get_library_path()
             onnxruntime.register_execution_provider_library(name, library)
         except Exception as exc:  # a broken install: onnxruntime and the plugin raise their own types
             raise DependencyError(f"the {name} plugin ({package}) could not be loaded: {str(exc)[:300]}") from None
         _registered.add(name)
+
+
+def _preload(modules) -> None:
+    if not hasattr(sys, "setdlopenflags"):  # Windows: no global symbol scope
+        return
+    for module in modules:
+        if module in sys.modules or importlib.util.find_spec(module) is None:
+            continue
+        flags = sys.getdlopenflags()
+        sys.setdlopenflags(os.RTLD_NOW | (flags & ~os.RTLD_LAZY))  # bind everything now, before the plugin
+        try:
+            importlib.import_module(module)
+        finally:
+            sys.setdlopenflags(flags)
 
 
 def _all_available(onnxruntime) -> list[str]:
