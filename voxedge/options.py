@@ -48,16 +48,25 @@ class RuntimeOptions:
     `key=value` without a provider continues the one before). `provider_options` gives the same as
     {provider: {key: value}}. The key `device` (cpu, gpu or npu) is voxedge's: it picks which of a
     plugin provider's devices to use. `strict`: fail instead of running any node on the CPU provider
-    when an accelerator was asked for. Stored normalized: full names, options as sorted pairs.
+    when an accelerator was asked for. `session_config`: onnxruntime session config entries, e.g.
+    {"ep.context_enable": "1"} to save compiled QNN context binaries. Stored normalized: full names,
+    options as sorted pairs.
     """
 
     providers: tuple[str, ...] = ("cpu",)
     threads: int | None = None  # intra-op threads; None = one per core
     provider_options: tuple = ()  # ((full name, ((key, value), ...)), ...) once normalized
     strict: bool = False
+    session_config: tuple = ()  # ((key, value), ...) once normalized
 
     def __post_init__(self):
         _check_int(self, "threads", 1, 4 * (os.cpu_count() or 1), optional=True)
+        config = self.session_config.items() if isinstance(self.session_config, dict) else self.session_config
+        try:
+            object.__setattr__(self, "session_config", tuple(sorted((str(k), _option_value(v)) for k, v in config)))
+        except (TypeError, ValueError):
+            raise OptionError(f"session_config must map onnxruntime config keys to values, got "
+                              f"{self.session_config!r:.200}") from None
         if not isinstance(self.strict, bool):
             raise OptionError(f"strict must be True or False, got {self.strict!r}")
         entries = self.providers.split(",") if isinstance(self.providers, str) else self.providers

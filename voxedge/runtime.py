@@ -147,6 +147,8 @@ def session_options(options: RuntimeOptions, data_dir=None):
     so.add_session_config_entry("session.record_ep_graph_assignment_info", "1")  # for placement()
     if data_dir is not None:
         so.add_session_config_entry("session.model_external_initializers_file_folder_path", str(data_dir))
+    for key, value in options.session_config:
+        so.add_session_config_entry(key, value)
     return so
 
 

@@ -32,6 +32,8 @@ import time
 
 import numpy as np
 
+from ..errors import BundleError
+
 STATIC_STEP_KEY = "voxedge.static_step"  # metadata of fixed-shape graphs (export/layers.py StaticKV writes it)
 
 
@@ -147,6 +149,11 @@ class CachedGraph:
         self._values: list = []
         self._spare_values: list = []
         self.seconds = 0.0  # wall time spent inside onnxruntime, for the benchmarks' glue share
+        kind = "new" if self.binding == "ring" else "present"
+        missing = sorted(set(kv_names(cache.layers, kind)) - {o.name for o in session.get_outputs()})
+        if missing:
+            raise BundleError(f"a graph lacks the KV outputs {', '.join(missing[:2])}, ... that its {self.binding} KV "
+                              "binding needs: it comes from another export; re-export the bundle")
         if self.binding == "ring":
             self._static = _StaticStep(session)
             cache.use_ring(self._static.capacity, self._static.dtype)
