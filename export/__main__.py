@@ -15,8 +15,9 @@ from .stages import Stages, peak_rss_mb
 
 FAMILIES = {"voxtral_realtime": ".voxtral", "whisper": ".whisper"}  # relative to this package
 PRESETS_BY_FAMILY = {"voxtral_realtime": ("int4", "int8", "fp16", "fp32"), "whisper": ("int8", "fp32")}
-# --target npu: float weights only (block-quantized MatMulNBits is a com.microsoft op no NPU provider documents)
-NPU_PRESETS = ("fp32", "fp16")
+# --target npu: float weights, or int8 as standard QDQ (Whisper: export/npu_quantize.py); never the
+# com.microsoft MatMulNBits/DynamicQuantizeMatMul of the cpu target, which no NPU provider documents
+NPU_PRESETS = {"voxtral_realtime": ("fp16", "fp32"), "whisper": ("int8", "fp32")}
 
 
 def parse_args(argv):
@@ -69,7 +70,7 @@ def default_preset(target: str) -> str:
 
 
 def presets_for(family: str, target: str) -> tuple[str, ...]:
-    return tuple(p for p in PRESETS_BY_FAMILY[family] if target == "cpu" or p in NPU_PRESETS)
+    return PRESETS_BY_FAMILY[family] if target == "cpu" else NPU_PRESETS[family]
 
 
 def export(ckpt, out: Path, quant: str, stages, sample=None, target: str = "cpu") -> dict:

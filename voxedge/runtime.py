@@ -160,6 +160,9 @@ def create_session(graph, options: RuntimeOptions, data_dir=None, label=None):
 
     so = session_options(options, data_dir)
     chosen = plan(options)
+    if any(c.name == "DmlExecutionProvider" for c in chosen):  # DirectML runs neither (its documentation)
+        so.enable_mem_pattern = False
+        so.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
     name = str(graph if data_dir is None else label)
     if options.strict and chosen:
         so.add_session_config_entry("session.disable_cpu_ep_fallback", "1")

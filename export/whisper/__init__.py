@@ -46,6 +46,8 @@ def write_bundle(ckpt: Checkpoint, out: Path, preset: str, stage, generation: di
     checkpoint's generation config: suppression lists, initial timestamp limit, alignment heads.
     `target`: "cpu" (the default graphs) or "npu" (fixed shapes, standard ops: export/whisper/npu_graphs.py)."""
     cfg = ckpt.config
+    if target == "npu" and preset == "int8":
+        return npu_graphs.write_quantized(ckpt, out, stage, generation, write_bundle)
     builders = BUILDERS[target]
     check_shapes(preset, {"decoder": cfg["d_model"] // cfg["decoder_attention_heads"]}, cfg["d_model"])
     formats = PRESETS[preset]

@@ -80,4 +80,16 @@ def test_ring_mask_is_the_models_sliding_window():
 def test_npu_target_takes_float_presets_only(tmp_path):
     from export.whisper.offline import main
 
-    assert main([str(tmp_path / "b"), "--target", "npu", "--quant", "int8"]) == 1
+    assert main([str(tmp_path / "b"), "--target", "npu", "--quant", "int4"]) != 0
+
+
+def test_npu_model_by_name_is_prepared_for_npus(tmp_path, monkeypatch, capsys):
+    """`voxedge models prepare whisper-tiny.en-npu`: the catalog's NPU name builds the npu target."""
+    from voxedge.cli import main
+
+    monkeypatch.setenv("VOXEDGE_HOME", str(tmp_path))
+    assert main(["models", "prepare", "whisper-tiny.en-npu"]) == 0
+    bundle = voxedge.load("whisper-tiny.en-npu").bundle
+    assert bundle.model_section["target"] == "npu"
+    assert [i.name for i in onnx.load(bundle.root / "decoder_step.onnx", load_external_data=False).graph.input][:3] \
+        == ["inputs_embeds", "position_ids", "attention_mask"]

@@ -192,10 +192,13 @@ class CachedGraph:
 
     def _bind_cache(self) -> None:
         wrap = self._ort.OrtValue.ortvalue_from_numpy
-        where = ("cuda", 0) if self.binding == "device" else ()
+        where = ("cuda", self._device_id()) if self.binding == "device" else ()
         self._values = [wrap(b, *where) for b in self.cache.buffers]
         self._spare_values = [wrap(b) for b in self.cache.spare or []]
         self._bound_version = self.cache.version
+
+    def _device_id(self) -> int:
+        return int(self.session.get_provider_options().get("CUDAExecutionProvider", {}).get("device_id", 0))
 
     def _pull(self) -> None:
         """Copy the device buffers to the host ones (then rebind: the next run uploads them again)."""
