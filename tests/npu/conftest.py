@@ -41,6 +41,12 @@ def whisper_npu(npu_root):
 
 
 @pytest.fixture(scope="session")
+def whisper_npu_int8(npu_root):
+    """QDQ: 8-bit weights, 16-bit activations, calibrated on two_cities.wav and beckett.wav."""
+    return _whisper(npu_root, "whisper-npu-int8", "int8", "npu")
+
+
+@pytest.fixture(scope="session")
 def whisper_default(npu_root):
     return {quant: _whisper(npu_root, f"whisper-{quant}", quant, "cpu") for quant in ("fp32", "int8")}
 

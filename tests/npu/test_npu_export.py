@@ -46,6 +46,36 @@ def test_whisper_npu_bundle_computes_what_the_default_bundle_does(whisper_npu, w
     assert " ".join(s.text.strip() for s in segments) == "Ever tried, ever failed. No matter, try again. Fail again. Fail better."
 
 
+def test_int8_npu_bundle_is_standard_qdq_and_transcribes_unseen_speech(whisper_npu_int8, whisper_npu, speech_dir):
+    """8-bit weights, 16-bit activations, in QuantizeLinear/DequantizeLinear pairs; judged by WER on
+    sentences espeak-ng speaks (not the recordings the ranges were calibrated on), against the float
+    npu bundle on the same audio."""
+    import jiwer
+
+    from benchmarks.corpus import SENTENCES
+    from tests.conftest import synthesize
+
+    for graph in _graphs(whisper_npu_int8, GRAPHS["whisper"]):
+        ops = {node.op_type for node in graph.graph.node}
+        assert {"QuantizeLinear", "DequantizeLinear"} <= ops and {n.domain for n in graph.graph.node} <= {""}
+        weights = [t for t in graph.graph.initializer if t.name.endswith("weight_t_quantized")]  # the linears
+        assert weights and {t.data_type for t in weights} == {onnx.TensorProto.UINT8}
+        zero_points = {t.data_type for t in graph.graph.initializer if t.name.endswith("_zero_point") and not t.dims}
+        assert onnx.TensorProto.UINT16 in zero_points  # 16-bit activations
+    texts = SENTENCES[2:6]
+    clips = [synthesize(text, speech_dir / f"npu_{i}.wav") for i, text in enumerate(texts)]
+    errors = {}
+    for name, bundle in (("int8", whisper_npu_int8), ("fp32", whisper_npu)):
+        model = voxedge.load(bundle)
+        hypotheses = [" ".join(s.text for s in model.transcribe(clip)) for clip in clips]
+        errors[name] = jiwer.wer([_norm(t) for t in texts], [_norm(h) for h in hypotheses])
+    assert errors["int8"] <= errors["fp32"] + 0.05, errors
+
+
+def _norm(text: str) -> str:
+    return "".join(c for c in text.lower() if c.isalnum() or c == " ").strip()
+
+
 def test_voxtral_npu_bundle_is_token_identical_with_transformers_across_window_edges(voxtral_npu):
     """The export's own validation ran the bundle against transformers; its clip is longer than both
     tiny windows (12 encoder frames, 16 decoder tokens), so the rings wrapped many times."""
@@ -77,10 +107,13 @@ def test_ring_mask_is_the_models_sliding_window():
         position += n
 
 
-def test_npu_target_takes_float_presets_only(tmp_path):
-    from export.whisper.offline import main
+def test_npu_target_refuses_presets_made_of_com_microsoft_ops(tiny_checkpoint, tmp_path, capsys):
+    """Voxtral's int4/int8 are MatMulNBits/DynamicQuantizeMatMul: no npu bundle is made of them."""
+    from export.__main__ import main
 
-    assert main([str(tmp_path / "b"), "--target", "npu", "--quant", "int4"]) != 0
+    assert main([str(tiny_checkpoint), "--out", str(tmp_path / "b"), "--target", "npu", "--quant", "int4"]) == 1
+    assert "for target npu come in fp16, fp32, not int4" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
 
 
 def test_npu_model_by_name_is_prepared_for_npus(tmp_path, monkeypatch, capsys):

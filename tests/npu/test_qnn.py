@@ -10,18 +10,20 @@ QNN = "qnn:backend_type=htp,soc_model=60"
 EARLY_STEPS = 12  # the HTP computes in fp16: a random tiny model's near-ties may flip later
 
 
-def test_npu_bundles_run_whole_on_the_htp_simulator(whisper_npu, voxtral_npu, beckett_inputs, tmp_path):
+def test_npu_bundles_run_whole_on_the_htp_simulator(whisper_npu, whisper_npu_int8, voxtral_npu, beckett_inputs,
+                                                    tmp_path):
     checks = [
         {"kind": "placement", "bundle": str(whisper_npu)},
         {"kind": "placement", "bundle": str(voxtral_npu)},
         {"kind": "whisper_forced", "bundle": str(whisper_npu), "mel": beckett_inputs["mel"], "steps": 5},
+        {"kind": "whisper_forced", "bundle": str(whisper_npu_int8), "mel": beckett_inputs["mel"], "steps": 5},
         {"kind": "voxtral_stream", "bundle": str(voxtral_npu), "audio": beckett_inputs["audio"], "delay_ms": 480},
         {"kind": "context_binary", "bundle": str(whisper_npu), "graph": "decoder_step"},
         # the crash this once was: libsndfile called through cffi after HTP sessions exist
         {"kind": "read_audio", "path": beckett_inputs["wav"]},
     ]
     results = run_ep_check(".venv-qnn", {"providers": QNN, "strict": True, "checks": checks}, tmp_path, timeout=900)
-    whisper_placed, voxtral_placed, whisper, voxtral, context, audio = results
+    whisper_placed, voxtral_placed, whisper, whisper_qdq, voxtral, context, audio = results
 
     # strict mode: a node the HTP could not take would have failed the session; and none is on the CPU
     for placement in (whisper_placed, voxtral_placed):
@@ -29,6 +31,7 @@ def test_npu_bundles_run_whole_on_the_htp_simulator(whisper_npu, voxtral_npu, be
             assert set(providers) == {"QNNExecutionProvider"}, (graph, providers)
     assert whisper["argmax_ep"] == whisper["argmax_cpu"] and whisper["steps"] == 5
     assert whisper["max_relative_logit_delta"] < 0.05  # fp16 on the HTP
+    assert whisper_qdq["argmax_ep"] == whisper_qdq["argmax_cpu"]  # the HTP's integer kernels
     assert voxtral["argmax_ep"][:EARLY_STEPS] == voxtral["argmax_cpu"][:EARLY_STEPS]
     assert context["has_ep_context_node"] and context["reloaded_placement"] == {"QNNExecutionProvider": 1}
     assert audio["samples"] == 159414 and audio["rms"] > 0.01
