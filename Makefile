@@ -72,9 +72,10 @@ gpu-check: $(VENV)/.dev .venv-gpu/.done
 	$(BIN)/python -m benchmarks.gpu_check build $(GPU_DIR) --real
 	PYTHONPATH=. .venv-gpu/bin/python -m benchmarks.gpu_check run $(GPU_DIR) --real --providers cuda
 
-gpu-check-dry-run: $(VENV)/.dev   ## the same script on the CPU provider, tiny bundles only: measures nothing about GPUs
+# the same script on the CPU provider, tiny bundles only: it runs without a GPU and measures nothing about GPUs
+gpu-check-dry-run: $(VENV)/.dev
 	$(BIN)/python -m benchmarks.gpu_check build $(GPU_DIR)
-	$(BIN)/python -m benchmarks.gpu_check run $(GPU_DIR) --providers cpu
+	$(BIN)/python -m benchmarks.gpu_check run $(GPU_DIR) --providers cpu --real --real-bundle $(GPU_DIR)/voxtral-int8
 
 test: $(VENV)/.dev system-deps ep-venvs
 	$(BIN)/python -m pytest

@@ -101,7 +101,7 @@ def voxtral_stream(check, runtime, work):
                               on_step=lambda t, lg, *_: (tokens.append(t), logits.append(lg)))
         stream.feed(audio)
         stream.close()
-        out[label] = {"tokens": tokens}
+        out[label] = {"tokens": tokens, "binding": stream.engine._decoder.binding}
         out[label + "_logits"] = np.stack(logits)
     return _logit_figures(out)
 
