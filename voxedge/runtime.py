@@ -21,6 +21,7 @@ import os
 import sys
 import threading
 import warnings
+from dataclasses import dataclass
 
 from .errors import BundleError, DependencyError, UnsupportedError
 from .options import RuntimeOptions
@@ -48,11 +49,13 @@ _registered: set[str] = set()
 _register_lock = threading.Lock()
 
 
+@dataclass
 class Choice:
     """One requested provider as onnxruntime will get it: options, and the plugin devices if any."""
 
-    def __init__(self, name: str, options: dict, devices=None):
-        self.name, self.options, self.devices = name, options, devices
+    name: str
+    options: dict
+    devices: list | None = None
 
 
 def plan(options: RuntimeOptions) -> list[Choice]:
@@ -74,7 +77,7 @@ def plan(options: RuntimeOptions) -> list[Choice]:
         else:
             where = f" with a {device} device" if device else ""
             _unavailable(options, f"execution provider {name!r} is not available{where} in this onnxruntime "
-                         f"(available: {', '.join(_all_available(onnxruntime))})", f"{INSTALL_HINT}")
+                         f"(available: {', '.join(_all_available(onnxruntime))})", INSTALL_HINT)
     return chosen
 
 
@@ -211,10 +214,11 @@ def _check_placement(session, chosen: list[Choice], options: RuntimeOptions, nam
     if options.strict and on_cpu:
         raise UnsupportedError(f"{name}: strict mode, and {on_cpu} nodes would run on the CPU provider "
                                f"({_top(placed[CPU])}); export the bundle for this accelerator (--target npu)")
-    if len(idle) == len(chosen):
-        warnings.warn(f"{name}: {', '.join(idle)} took no node of this graph: all {on_cpu} nodes run on the CPU "
-                      f"provider ({_top(placed.get(CPU, {}))}). `voxedge info --providers ...` shows the placement; "
-                      "docs/hardware.md says which bundle suits which accelerator", UserWarning, stacklevel=3)
+    if idle:
+        where = "; ".join(f"{provider} {sum(ops.values())} ({_top(ops)})" for provider, ops in placed.items())
+        warnings.warn(f"{name}: {', '.join(idle)} took no node of this graph; the nodes run on: {where}. "
+                      "`voxedge info --providers ...` shows the placement; docs/hardware.md says which bundle suits "
+                      "which accelerator", UserWarning, stacklevel=3)
 
 
 def _top(ops: collections.Counter, n: int = 4) -> str:

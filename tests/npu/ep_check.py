@@ -14,6 +14,7 @@ kinds:
   read_audio      {"path"}: decode a WAV after the sessions above exist (the libsndfile crash)
   placement       {"bundle"}: nodes per provider of every graph
   refused         {"bundle"}: whether loading the bundle fails, and with what message
+  warnings        {"graph"}: the warnings creating a session of one ONNX file gives
 A check may set "strict" for itself.
 """
 
@@ -142,6 +143,17 @@ def refused(check, runtime, work):
     return {"refused": False}
 
 
+def warnings_of(check, runtime, work):
+    import warnings
+
+    from voxedge.runtime import create_session
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        create_session(check["graph"], RuntimeOptions(**runtime))
+    return {"warnings": [str(w.message) for w in caught]}
+
+
 def _prompt(model) -> list:
     return [*model.config.sot_sequence, model.config.tokens.no_timestamps]
 
@@ -158,7 +170,7 @@ def _logit_figures(out: dict) -> dict:
 
 CHECKS = {"whisper_greedy": whisper_greedy, "whisper_forced": whisper_forced, "voxtral_stream": voxtral_stream,
           "context_binary": context_binary, "read_audio": read_audio, "placement": placement_of,
-          "refused": refused}
+          "refused": refused, "warnings": warnings_of}
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1]))

@@ -40,11 +40,26 @@ def test_npu_bundles_run_whole_on_the_htp_simulator(whisper_npu, whisper_npu_int
 def test_default_bundle_is_refused_in_strict_mode_and_runs_mostly_on_cpu_otherwise(whisper_default, tmp_path):
     """GroupQueryAttention and MatMulNBits are not HTP ops: strict mode refuses the default bundle with a
     VoxedgeError that says what to do; without it the decoder runs mostly on the CPU provider, which
-    `voxedge info --providers` shows."""
+    `voxedge info --providers` shows. A graph the HTP takes nothing of is a warning."""
     bundle = str(whisper_default["int8"])
-    refusal, placed = run_ep_check(".venv-qnn", {"providers": QNN, "checks": [
-        {"kind": "refused", "bundle": bundle, "strict": True}, {"kind": "placement", "bundle": bundle}]},
-        tmp_path, timeout=600)
+    refusal, placed, idle = run_ep_check(".venv-qnn", {"providers": QNN, "checks": [
+        {"kind": "refused", "bundle": bundle, "strict": True}, {"kind": "placement", "bundle": bundle},
+        {"kind": "warnings", "graph": str(_string_graph(tmp_path / "strings.onnx"))}]}, tmp_path, timeout=600)
+    assert len(idle["warnings"]) == 1 and "QNNExecutionProvider took no node of this graph" in idle["warnings"][0]
     assert refusal["refused"] and refusal["type"] == "UnsupportedError" and "--target npu" in refusal["message"]
     decoder = placed["placement"]["decoder_step"]
     assert decoder.get("CPUExecutionProvider", 0) > decoder.get("QNNExecutionProvider", 0)
+
+
+def _string_graph(path):
+    """One node over strings: no NPU provider takes string tensors."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    node = helper.make_node("Identity", ["x"], ["y"])
+    graph = helper.make_graph([node], "strings", [helper.make_tensor_value_info("x", TensorProto.STRING, [2])],
+                              [helper.make_tensor_value_info("y", TensorProto.STRING, [2])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
+    model.ir_version = 10
+    onnx.save(model, path)
+    return path
