@@ -60,11 +60,12 @@ ep-venvs: .venv-openvino/.done .venv-qnn/.done
 # On a machine with an NVIDIA GPU (CUDA 12 driver): onnxruntime-gpu in its own virtualenv, tiny-model parity with
 # the CPU provider and the real-size Voxtral on CUDA (benchmarks/gpu_check.py). On a Jetson, install NVIDIA's
 # JetPack onnxruntime-gpu wheel instead: make gpu-check ORT_GPU=/path/to/onnxruntime_gpu-....whl
-ORT_GPU ?= onnxruntime-gpu[cuda,cudnn]
+ORT_GPU ?= onnxruntime-gpu[cuda,cudnn]==1.31.1
 GPU_DIR = benchmarks/.cache/gpu
 .venv-gpu/.done: constraints.txt
 	rm -rf .venv-gpu && $(PYTHON) -m venv .venv-gpu
-	.venv-gpu/bin/python $(EP_PIP) "$(ORT_GPU)"
+	.venv-gpu/bin/python $(EP_PIP)
+	.venv-gpu/bin/python -m pip --disable-pip-version-check -q install "$(ORT_GPU)"
 	touch $@
 
 gpu-check: $(VENV)/.dev .venv-gpu/.done

@@ -53,6 +53,7 @@ def build(out: Path, real: bool) -> None:
             if not checkpoint.exists():
                 tiny.build(checkpoint, seed=0)
             assert export_main([str(checkpoint), "--out", str(out / name), "--quant", quant, "--force"]) == 0
+    _inputs(out)
     if real:
         from .voxtral_real import build as build_real
 
@@ -81,16 +82,20 @@ def _gpu_name() -> str | None:
     return done.stdout.strip() or None
 
 
-def _parity(out: Path, providers: str) -> dict:
-    """tests/npu/ep_check.py on the tiny bundles, with this interpreter; verdicts added."""
-    from voxedge.audio import load_audio
+def _inputs(out: Path) -> None:
+    """Beckett's recording as Whisper's mel window and 1.5 s of samples, saved for `run` (whose
+    virtualenv has neither the recordings nor the exporter)."""
+    import voxedge
     from export.whisper.offline import recording
+    from voxedge.audio import load_audio
 
     audio = load_audio(recording("beckett.wav"))
-    import voxedge
-
     np.save(out / "beckett_mel.npy", voxedge.load(out / "whisper-fp32").features(audio))
     np.save(out / "beckett_1500ms.npy", audio[:24000])
+
+
+def _parity(out: Path, providers: str) -> dict:
+    """tests/npu/ep_check.py on the tiny bundles, with this interpreter; verdicts added."""
     checks = [{"kind": "whisper_greedy", "bundle": str(out / n), "mel": str(out / "beckett_mel.npy")}
               for n in ("whisper-fp32", "whisper-int8")]
     checks += [{"kind": "voxtral_stream", "bundle": str(out / n), "audio": str(out / "beckett_1500ms.npy"),
