@@ -18,6 +18,7 @@ def describe(bundle: Bundle, verified: bool, name: str | None = None) -> dict:
         "family": bundle.family,
         "languages": _languages(bundle.family, cfg),
         "quantization": manifest.get("quantization"),
+        "target": cfg.get("target", "cpu"),  # npu: fixed shapes, standard ops (docs/hardware.md)
         "graphs": {name: {k: v for k, v in g.items() if k != "file"} | {"file": g["file"]}
                    for name, g in manifest["graphs"].items()},
         "source": source,
@@ -51,7 +52,7 @@ def _text(s: dict) -> str:
         lines.append("languages     " + ("en (English-only model)" if codes == ["en"] else f"{len(codes)}: "
                      + ", ".join(codes[:SHOWN_LANGUAGES]) + (", ..." if len(codes) > SHOWN_LANGUAGES else "")))
     lines += [
-        f"quantization  {s['quantization']}",
+        f"quantization  {s['quantization']}" + (f", target {s['target']}" if s["target"] != "cpu" else ""),
         f"source        {s['source'].get('checkpoint')}" + (f" @ {s['source']['revision']}" if s["source"].get("revision") else "")
         + (f", weights from {s['source']['weights']}" if s["source"].get("weights") else ""),
         f"size          {s['size_bytes'] / 1e6:.1f} MB in {len(s['files'])} files, sha256 {s['hashes']}",
