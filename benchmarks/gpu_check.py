@@ -5,10 +5,11 @@
 
 `build` writes the bundles: Whisper tiny.en fp32 and int8 (real weights, torch-free), the tiny random
 Voxtral fp32 and int8 (exported and validated against transformers), and with --real the real-size
-Voxtral int4 (random weights, benchmarks/voxtral_real.py's bundle). `run` checks, on the provider:
+Voxtral fp16 (random weights, benchmarks/voxtral_real.py's bundle; fp16 is the GPU preset,
+docs/export.md). `run` checks, on the provider:
   parity     every tiny bundle against the CPU provider in the same process (tests/npu/ep_check.py):
              fp32 logits within 1e-3, quantized the same argmax at every step;
-  real size  Voxtral int4: load time, first-token latency, steady 80 ms steps (encoder, decoder, the
+  real size  Voxtral fp16: load time, first-token latency, steady 80 ms steps (encoder, decoder, the
              rest), medians; the KV binding must be `device` (caches in GPU memory, bound through IO
              binding: no step copies KV between host and device).
 It prints the figures (JSON on stdout with --json) and exits 1 when a parity check fails.
@@ -31,7 +32,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"whisper-fp32": "fp32", "whisper-int8": "int8", "voxtral-fp32": "fp32", "voxtral-int8": "int8"}
-REAL = "voxtral-real-int4"
+REAL = "voxtral-real-fp16"
 STEADY_STEPS = 50
 
 
@@ -59,7 +60,7 @@ def build(out: Path, real: bool) -> None:
 
         target = out / REAL
         if not target.exists():
-            target.symlink_to(build_real("int4").resolve())
+            target.symlink_to(build_real("fp16").resolve())
 
 
 def run(out: Path, providers: str, real: bool, real_bundle: Path | None = None) -> dict:
@@ -155,7 +156,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.gpu_check", description=__doc__.split("\n\n")[0])
     parser.add_argument("action", choices=("build", "run"))
     parser.add_argument("dir", type=Path)
-    parser.add_argument("--real", action="store_true", help="the real-size Voxtral int4 too (3.3 GB)")
+    parser.add_argument("--real", action="store_true", help="the real-size Voxtral fp16 too (8.9 GB)")
     parser.add_argument("--providers", default="cuda")
     parser.add_argument("--real-bundle", type=Path,
                         help="time this bundle instead of the real-size one (the dry run times the tiny Voxtral)")
