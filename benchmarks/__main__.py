@@ -19,6 +19,7 @@ SUITES = {
     "serve": "benchmarks.serve_load",
     "live": "benchmarks.live",
     "peers": "benchmarks.peers",
+    "kv": "benchmarks.kv_binding",
 }
 NOT_IN_ALL = {"peers"}  # about an hour and a 19 GB cache: asked for by name
 

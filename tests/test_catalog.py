@@ -72,8 +72,10 @@ def test_the_cache_is_voxedge_home_else_the_platform_cache(monkeypatch, tmp_path
 def test_the_catalog_has_the_promised_names():
     assert set(catalog.CATALOG) == {
         "whisper-tiny.en", "whisper-tiny.en-fp32", "whisper-base", "whisper-base-fp32",
+        "whisper-tiny.en-npu", "whisper-base-npu",
         *(f"voxtral-mini-4b-realtime-{q}" for q in ("int4", "int8", "fp16", "fp32"))}
     assert catalog.CATALOG[TINY].quant == catalog.CATALOG["whisper-base"].quant == "int8"
+    assert {e.target for e in catalog.CATALOG.values() if e.name.endswith("-npu")} == {"npu"}
 
 
 # -- names and paths ------------------------------------------------------------------------------------

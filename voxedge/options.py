@@ -19,17 +19,112 @@ from dataclasses import dataclass, field
 from .errors import OptionError, UnsupportedError
 
 
+# Short names users may type; anything else is passed to onnxruntime as written.
+PROVIDER_ALIASES = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+    "trt-rtx": "NvTensorRTRTXExecutionProvider",
+    "coreml": "CoreMLExecutionProvider",
+    "qnn": "QNNExecutionProvider",
+    "openvino": "OpenVINOExecutionProvider",
+    "directml": "DmlExecutionProvider",
+    "dml": "DmlExecutionProvider",
+    "webgpu": "WebGpuExecutionProvider",
+}
+
+
+def provider_name(name: str) -> str:
+    """The onnxruntime name of a provider typed as a short name or in full."""
+    return PROVIDER_ALIASES.get(name.strip().lower(), name.strip())
+
+
 @dataclass(frozen=True)
 class RuntimeOptions:
-    """How graphs run. `providers` in priority order; CPU is always the last resort."""
+    """How graphs run (docs/hardware.md).
+
+    `providers`: execution providers in priority order, CPU always the last resort; short names
+    ("qnn") or onnxruntime's ("QNNExecutionProvider"), each optionally with its options, spelled as on
+    the command line: "qnn:soc_model=60,htp_performance_mode=burst,openvino:device_type=NPU" (a
+    `key=value` without a provider continues the one before). `provider_options` gives the same as
+    {provider: {key: value}}. The key `device` (cpu, gpu or npu) is voxedge's: it picks which of a
+    plugin provider's devices to use. `strict`: fail instead of running any node on the CPU provider
+    when an accelerator was asked for. `session_config`: onnxruntime session config entries, e.g.
+    {"ep.context_enable": "1"} to save compiled QNN context binaries. Stored normalized: full names,
+    options as sorted pairs.
+    """
 
     providers: tuple[str, ...] = ("cpu",)
     threads: int | None = None  # intra-op threads; None = one per core
+    provider_options: tuple = ()  # ((full name, ((key, value), ...)), ...) once normalized
+    strict: bool = False
+    session_config: tuple = ()  # ((key, value), ...) once normalized
 
     def __post_init__(self):
         _check_int(self, "threads", 1, 4 * (os.cpu_count() or 1), optional=True)
-        if not all(isinstance(p, str) and p.strip() for p in self.providers):
+        config = self.session_config.items() if isinstance(self.session_config, dict) else self.session_config
+        try:
+            object.__setattr__(self, "session_config", tuple(sorted((str(k), _option_value(v)) for k, v in config)))
+        except (TypeError, ValueError):
+            raise OptionError(f"session_config must map onnxruntime config keys to values, got "
+                              f"{self.session_config!r:.200}") from None
+        if not isinstance(self.strict, bool):
+            raise OptionError(f"strict must be True or False, got {self.strict!r}")
+        entries = self.providers.split(",") if isinstance(self.providers, str) else self.providers
+        if isinstance(entries, (bytes, dict)) or not all(isinstance(p, str) and p.strip() for p in entries):
             raise OptionError(f"providers must be names such as 'cpu' or 'cuda', got {self.providers!r}")
+        names, options = _parse_providers(entries)
+        given = self.provider_options
+        if isinstance(given, dict):
+            given = given.items()
+        try:
+            for name, values in given:
+                values = values.items() if isinstance(values, dict) else values
+                options.setdefault(provider_name(name), {}).update((str(k), _option_value(v)) for k, v in values)
+        except (TypeError, ValueError, AttributeError):
+            raise OptionError("provider_options must map provider names to {option: value} dicts, got "
+                              f"{self.provider_options!r:.200}") from None
+        object.__setattr__(self, "providers", tuple(names))
+        object.__setattr__(self, "provider_options", tuple(sorted((n, tuple(sorted(o.items()))) for n, o in options.items())))
+
+    def options_for(self, provider: str) -> dict[str, str]:
+        """The options given for one provider (by any of its names)."""
+        full = provider_name(provider)
+        return next((dict(o) for name, o in self.provider_options if name == full), {})
+
+
+def _parse_providers(entries) -> tuple[list[str], dict]:
+    """["qnn:soc_model=60", "htp_performance_mode=burst", "cpu"] -> (names, {name: {key: value}})."""
+    names, options, current = [], {}, None
+    for entry in (e.strip() for e in entries):
+        colon, equals = entry.find(":"), entry.find("=")
+        if equals != -1 and (colon == -1 or equals < colon):  # "key=value": belongs to the provider before
+            if current is None:
+                raise OptionError(f"provider option {entry!r} comes before any provider name; write e.g. qnn:{entry}")
+            pairs = [entry]
+        else:
+            current, _, rest = entry.partition(":")
+            current = provider_name(current)
+            if not current:
+                raise OptionError(f"provider entry {entry!r} has no provider name")
+            if current not in names:
+                names.append(current)
+            pairs = [rest] if rest else []
+        for pair in pairs:
+            key, sep, value = pair.partition("=")
+            if not sep or not key.strip():
+                raise OptionError(f"provider option {pair!r} must be written key=value")
+            options.setdefault(current, {})[key.strip()] = value.strip()
+    return names, options
+
+
+def _option_value(value) -> str:
+    """onnxruntime takes every provider option as a string."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if not isinstance(value, (str, numbers.Number)):
+        raise ValueError(value)
+    return str(value)
 
 
 @dataclass(frozen=True)

@@ -33,9 +33,9 @@ class VoxtralRealtimeModel(Model):
 
     def _open(self) -> None:
         cfg = self.config
+        # the KV outputs (present_* or, in npu bundles, new_*) are checked by CachedGraph
         self.encoder = self.session("audio_encoder_step", ["mel", "conv1_state", "conv2_state", "position_ids",
-                                                           *kv_names(cfg.encoder.layers, "past")],
-                                    [*ENCODER_OUTPUTS, *kv_names(cfg.encoder.layers, "present")])
+                                                           *kv_names(cfg.encoder.layers, "past")], ENCODER_OUTPUTS)
         self.decoder = self.session("decoder_step", ["inputs_embeds", "position_ids", "ada_scale",
                                                      *kv_names(cfg.decoder.layers, "past")], ["logits"])
         self.conv_shapes = {i.name: tuple(i.shape) for i in self.encoder.get_inputs() if i.name.startswith("conv")}
