@@ -13,6 +13,7 @@ segment by token instead, and seeks by timestamps alone.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -27,6 +28,7 @@ TIME_PRECISION = 0.02  # seconds per timestamp token
 FRAMES_PER_TIMESTAMP = 2  # mel frames (10 ms) per timestamp step
 NO_SPEECH_THRESHOLD = 0.6  # a window is silent when no-speech is this likely ...
 LOGPROB_THRESHOLD = -1.0  # ... and the decoded text this unlikely (openai/whisper's defaults)
+COMPRESSION_RATIO_THRESHOLD = 2.4  # text that compresses better repeats itself (openai/whisper's default)
 
 
 @dataclass(frozen=True)
@@ -61,22 +63,31 @@ class Hypothesis:
 
 
 class WindowTranscriber:
-    """Per-caller state (the decoder's and the aligner's caches) over a shared WhisperModel."""
+    """Per-caller state (the decoder's and the aligner's caches) over a shared WhisperModel. Keyterms
+    (`WhisperModel.keyterms`) come as a logits `processor` and/or `hotwords` placed in the prompt."""
 
-    def __init__(self, model, on_step=None):
+    def __init__(self, model, on_step=None, processor=None, hotwords=()):
         self.model = model
         self.decoder = WindowDecoder(model, on_step)
         self.aligner = CrossAttentionAligner(model) if model.aligns_words else None
+        self.plain = WindowDecoder(model, on_step)  # the repetition fallback decodes without keyterms
+        self.use_keyterms(processor, hotwords)
         self.ts_begin = model.config.tokens.timestamp_begin
         self.frame_seconds = model.mel.hop_length / 16000
         self._last_speech = 0.0  # end of the last word timed: faster-whisper's pause rule looks back to it
+
+    def use_keyterms(self, processor, hotwords=()) -> None:
+        self.decoder.processor = processor
+        self.hotwords = list(hotwords)
 
     def __call__(self, mel: np.ndarray, previous_tokens, offset: float) -> Hypothesis:
         """`mel`: [n_mels, frames <= 3000], the window's content; `previous_tokens`: the text before it;
         `offset`: the window's start in seconds."""
         size = mel.shape[1]
-        cross = self.model.encode(mel)
-        decoded = self.decoder.decode(cross, self.model.prompt(previous_tokens))
+        cross, prompt = self.model.encode(mel), self.model.prompt(previous_tokens, self.hotwords)
+        decoded = self.decoder.decode(cross, prompt)
+        if self.decoder.processor is not None and self.repeats_itself(decoded.tokens):
+            decoded = self.plain.decode(cross, prompt)  # the bonuses sent the window into a loop: without them
         if decoded.no_speech_prob > NO_SPEECH_THRESHOLD and decoded.avg_logprob < LOGPROB_THRESHOLD:
             return Hypothesis([], size)
         pieces, last, done = split_segments(decoded.tokens, self.ts_begin)
@@ -131,6 +142,11 @@ class WindowTranscriber:
                 start, end = min(start, kept[0][0].start), max(end, kept[-1][0].end)
             segments.append(TimedSegment(start, end, span.tokens, kept))
         return segments, last_end
+
+    def repeats_itself(self, tokens: list) -> bool:
+        """openai/whisper's hallucination test: the window's text compresses too well."""
+        text = self.model.tokens.decode(tokens).encode("utf-8")
+        return bool(text) and len(text) / len(zlib.compress(text)) > COMPRESSION_RATIO_THRESHOLD
 
     def timed_words(self, start: float, end: float, tokens: list, per_character: bool = False) -> list[tuple[Word, list]]:
         """(word, its token ids) for a segment's text tokens, times spread evenly over [start, end] by
