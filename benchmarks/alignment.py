@@ -17,7 +17,6 @@ alignment heads, so its decoder has no alignment output and its word times are i
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
@@ -25,6 +24,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks.figures import emit
 
 
 def build(out: Path, preset: str, alignment: bool) -> Path:
@@ -161,11 +162,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
-    text = json.dumps(run(args.preset, args.repeats), indent=1)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
-    return 0
+    return emit(run(args.preset, args.repeats), args.out)
 
 
 if __name__ == "__main__":

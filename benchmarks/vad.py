@@ -13,12 +13,13 @@ the share of the stream a gated live engine would decode.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks.figures import emit
 
 RATE = 16000
 
@@ -100,11 +101,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
-    text = json.dumps(run(args.minutes, args.repeats), indent=1)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
-    return 0
+    return emit(run(args.minutes, args.repeats), args.out)
 
 
 if __name__ == "__main__":
