@@ -84,6 +84,28 @@ def test_every_kv_binding_decodes_what_the_shared_buffer_does(whisper_int8, bind
     np.testing.assert_array_equal(run(binding), run("shared"))
 
 
+def test_word_alignment_pass_reads_the_same_scores_through_alternating_buffers(whisper_int8):
+    """The alignment pass (a window's whole text in one call, voxedge/engines/whisper_alignment.py) with
+    the binding providers other than the CPU get: the alignment heads' scores of the shared buffer."""
+    from voxedge.engines.kv_cache import CachedGraph, SlidingKVCache
+
+    model = voxedge.load(whisper_int8)
+    cross = model.encode(np.random.default_rng(0).standard_normal((80, 3000)).astype(np.float32))
+    tokens = [*model.config.sot_sequence, model.config.tokens.no_timestamps,
+              *np.random.default_rng(1).integers(0, 50000, 100).tolist(), model.config.tokens.eot]
+
+    def run(kind):
+        cache = SlidingKVCache.of(model.config.decoder, model.config.max_positions, initial=64)
+        graph = CachedGraph(model.decoder, cache, ["alignment_scores"], binding=kind)
+        feeds = {"inputs_embeds": model.embed(tokens)[None],
+                 "position_ids": np.arange(len(tokens), dtype=np.int64)[None], **cross}
+        return graph.run(feeds, len(tokens))[0]
+
+    shared = run("shared")
+    assert shared.shape[2] == len(tokens)
+    np.testing.assert_array_equal(run("alternate"), shared)
+
+
 def test_alternating_buffers_slide_like_the_shared_one(bundles):
     """The tiny Voxtral decoder's 16-token window, 200 steps: compactions with two buffer sets."""
     from voxedge.engines.kv_cache import CachedGraph, SlidingKVCache
