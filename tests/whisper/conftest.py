@@ -7,6 +7,7 @@ pytest.importorskip("faster_whisper", reason="faster-whisper is the peer voxedge
 
 from tests.conftest import SENTENCES, asset, synthesize  # noqa: E402
 from voxedge.audio import load_audio  # noqa: E402
+from voxedge.catalog import BASE  # noqa: E402
 from benchmarks.corpus import BECKETT, TWO_CITIES  # noqa: E402
 
 
@@ -25,3 +26,16 @@ def faster_whisper_bounds(segment) -> tuple[float, float]:
     """A faster-whisper segment's (start, end) as voxedge reports it: widened to its words where
     faster-whisper leaves the first word before the segment's start (docs/whisper.md, word timestamps)."""
     return min(segment.start, segment.words[0].start), max(segment.end, segment.words[-1].end)
+
+
+@pytest.fixture(scope="session")
+def base_ct2_dir(tmp_path_factory):
+    """whisper-base as faster-whisper reads it: the shipped parts concatenated into model.bin."""
+    folder, parts = BASE.locate()
+    out = tmp_path_factory.mktemp("whisper-base-ct2")
+    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+        (out / name).write_bytes((folder / name).read_bytes())
+    with open(out / "model.bin", "wb") as f:
+        for part in parts:
+            f.write(part.read_bytes())
+    return out

@@ -23,7 +23,6 @@ from export.stages import Stages
 from export.whisper import write_bundle
 from export.whisper.ct2_checkpoint import Ct2Checkpoint
 from voxedge.agreement import word_key
-from voxedge.catalog import BASE
 from voxedge.engines.whisper_alignment import (APPEND_PUNCTUATIONS, PREPEND_PUNCTUATIONS, WordTiming, dtw,
                                                median_filter, merge_punctuations, split_words)
 
@@ -50,21 +49,8 @@ def tiny(tmp_path_factory, ct2_dir):
 
 
 @pytest.fixture(scope="module")
-def base_ct2(tmp_path_factory):
-    """whisper-base as faster-whisper reads it (model.bin in one piece) and as voxedge builds it."""
-    folder, parts = BASE.locate()
-    out = tmp_path_factory.mktemp("base-ct2")
-    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
-        shutil.copy(folder / name, out / name)
-    with open(out / "model.bin", "wb") as f:
-        for part in parts:
-            f.write(part.read_bytes())
-    return out
-
-
-@pytest.fixture(scope="module")
-def base(tmp_path_factory, base_ct2):
-    return voxedge.load(build(tmp_path_factory.mktemp("base-fp32"), base_ct2))
+def base(tmp_path_factory, base_ct2_dir):
+    return voxedge.load(build(tmp_path_factory.mktemp("base-fp32"), base_ct2_dir))
 
 
 @pytest.fixture(scope="module")
@@ -139,10 +125,10 @@ def test_tiny_word_times_match_faster_whisper(tiny_segments, ct2_dir, clips):
     assert np.mean(np.concatenate([starts, ends]) <= 0.021) > 0.95  # and nearly every word to the frame
 
 
-def test_base_word_times_match_faster_whisper(base, base_ct2, clips):
+def test_base_word_times_match_faster_whisper(base, base_ct2_dir, clips):
     # multilingual base, English as the bundle's start sequence says; the clips but the longest recording
     chosen = {name: audio for name, audio in clips.items() if name != "two_cities"}
-    theirs = faster_whisper(base_ct2)
+    theirs = faster_whisper(base_ct2_dir)
     starts, ends = compare({name: words_of(base.transcribe(audio, sample_rate=16000)) for name, audio in chosen.items()},
                            {name: faster_whisper_words(theirs, audio, language="en") for name, audio in chosen.items()})
     report("base", starts, ends)
@@ -256,7 +242,7 @@ def test_words_split_and_merge_as_faster_whisper_splits_and_merges(tiny, ct2_dir
             [(a["word"], a["tokens"], a["start"], a["end"]) for a in alignment]
 
 
-def test_languages_without_spaces_split_per_character_as_faster_whisper_does(base, base_ct2):
+def test_languages_without_spaces_split_per_character_as_faster_whisper_does(base, base_ct2_dir):
     from voxedge.engines.whisper_window import WindowTranscriber
 
     window = WindowTranscriber(base)
@@ -264,7 +250,7 @@ def test_languages_without_spaces_split_per_character_as_faster_whisper_does(bas
     assert not window.per_character(sot)  # English, the bundle's start sequence
     for code, text in (("ja", " 今日はいい天気ですね。散歩に行きましょう！"), ("zh", " 我们明天去公园吧。")):
         assert window.per_character([sot[0], languages[code], sot[2]])
-        theirs = FasterWhisperTokenizer(Tokenizer.from_file(str(base_ct2 / "tokenizer.json")), multilingual=True,
+        theirs = FasterWhisperTokenizer(Tokenizer.from_file(str(base_ct2_dir / "tokenizer.json")), multilingual=True,
                                         task="transcribe", language=code)
         tokens = theirs.encode(text)
         ours = split_words(base.tokens, tokens, per_character=True)

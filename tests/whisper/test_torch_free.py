@@ -21,7 +21,7 @@ from faster_whisper import WhisperModel as FasterWhisper
 import voxedge
 from benchmarks.wer import normalize
 from voxedge.bundle import MANIFEST, open_bundle
-from voxedge.catalog import BASE, CATALOG
+from voxedge.catalog import CATALOG
 from tests.whisper.conftest import faster_whisper_bounds
 
 BLOCKED = ("torch", "transformers", "safetensors")
@@ -81,19 +81,6 @@ def test_each_bundle_records_what_validated_it(torch_free, whisper_bundles):
     ours = open_bundle(torch_free["fp32"]).json("validation.json")
     assert ours["reference"] is None and "torch-free" in ours["method"]
     assert "tests/whisper/test_torch_free.py" in ours["validated_by"]
-
-
-@pytest.fixture(scope="module")
-def base_ct2_dir(tmp_path_factory):
-    """whisper-base as faster-whisper reads it: the shipped parts concatenated into model.bin."""
-    folder, parts = BASE.locate()
-    out = tmp_path_factory.mktemp("whisper-base-ct2")
-    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
-        (out / name).write_bytes((folder / name).read_bytes())
-    with open(out / "model.bin", "wb") as f:
-        for part in parts:
-            f.write(part.read_bytes())
-    return out
 
 
 @pytest.fixture(scope="module")
