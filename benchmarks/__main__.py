@@ -16,6 +16,7 @@ SUITES = {
     "voxtral": "benchmarks.voxtral_real",
     "tiny": "benchmarks.tiny_vs_transformers",
     "whisper": "benchmarks.whisper_vs_faster_whisper",
+    "batch": "benchmarks.batch",
 }
 
 

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import psutil
@@ -60,6 +61,27 @@ def reference(env, audio, tmp_path_factory):
     return {path.name: path.read_bytes() for path in out.iterdir()}
 
 
+def voxedge_on_a_terminal(env, *args):
+    """Run the command with stderr on a pseudo-terminal; returns (exit status, what the terminal showed)."""
+    import pty
+
+    leader, follower = pty.openpty()
+    command = subprocess.Popen([sys.executable, "-m", "voxedge.cli", *map(str, args)], env=env,
+                               stdout=subprocess.DEVNULL, stderr=follower)
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # EIO: the command closed its end
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    return command.wait(timeout=600), shown.decode()
+
+
 def outputs(directory) -> dict:
     return {path.name: path.read_bytes() for path in directory.iterdir()}
 
@@ -78,20 +100,25 @@ def test_workers_write_what_one_process_writes_file_by_file(env, audio, referenc
 
 
 def test_files_are_handed_out_longest_first_by_their_headers(env, audio, tmp_path, monkeypatch):
+    from voxedge.audio import open_audio
     from voxedge.batch.jobs import Job, plan
     from voxedge.batch.pool import WorkerPool, WorkerSettings
     from voxedge.catalog import locate
 
     monkeypatch.setenv("VOXEDGE_HOME", env["VOXEDGE_HOME"])
     names = sorted(path.name for path in audio.iterdir())
-    jobs = [Job(name, str(audio / name), tmp_path / f"{name}.txt", soundfile.info(audio / name).duration) for name in names]
+    longest_first = sorted(names, key=lambda name: -soundfile.info(audio / name).duration)  # libsndfile's reading
+    jobs = [Job(name, str(audio / name), tmp_path / f"{name}.txt", open_audio(audio / name).duration) for name in names]
     todo, done = plan(jobs)
-    lengths = {name: soundfile.info(audio / name).duration for name in names}
-    assert [job.name for job in todo] == sorted(names, key=lambda name: -lengths[name]) and not done
+    assert [job.name for job in todo] == longest_first and not done
     with WorkerPool(WorkerSettings(str(locate(BUNDLE)), ("CPUExecutionProvider",), 1, "txt"), workers=1) as pool:
         finished = [outcome.job.name for outcome in pool.run(todo)]
-    assert finished == [job.name for job in todo]  # one worker: finished in the order handed out
+    assert finished == longest_first  # one worker process: finished in the order handed out
     assert corpus_wer([BECKETT], [(tmp_path / "beckett.wav.txt").read_text()]) < 0.2
+    code, _ = voxedge(env, "transcribe", audio, "--bundle", BUNDLE, "--output-dir", tmp_path / "in-process",
+                      "--workers", "1")
+    written = sorted((tmp_path / "in-process").iterdir(), key=lambda path: path.stat().st_mtime_ns)
+    assert code == 0 and [path.stem for path in written] == [Path(name).stem for name in longest_first]
 
 
 def test_a_failing_file_is_reported_and_the_others_are_written(env, audio, reference, tmp_path):
@@ -128,30 +155,25 @@ def test_a_rerun_skips_complete_outputs_and_redoes_changed_inputs(env, audio, re
     assert {path.name: path.stat().st_mtime_ns for path in out.iterdir()} == stamps
     later = time.time() + 5
     os.utime(inputs / "fox.wav", (later, later))  # a changed input: its output is out of date
-    code, err = voxedge(env, *args)
-    assert code == 0 and "1 file transcribed" in err and "2 already done, skipped" in err
+    code, shown = voxedge_on_a_terminal(env, *args)
+    assert code == 0 and "1 file transcribed" in shown and "2 already done, skipped" in shown
+    assert "\r\x1b[Kvoxedge: 0/1 files, 0:00 / 0:0" in shown and "\r\x1b[Kvoxedge: 1/1 files" in shown  # progress
     changed = {path.name for path in out.iterdir() if path.stat().st_mtime_ns != stamps[path.name]}
     assert changed == {"fox.json"} and outputs(out) == {name: reference[name] for name in stamps}
 
 
-def busy_with(candidates, name: str, timeout: float = 120) -> psutil.Process:
-    """The process among `candidates()` that is transcribing `name`: its model loaded (onnxruntime mapped,
-    which happens after the inputs' headers are read) and the file open."""
+def writing(candidates, target, timeout: float = 120) -> psutil.Process:
+    """The process among `candidates()` that holds `target`'s temporary file open: it is in mid-file."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for process in candidates():
             try:
-                if any(f.path.endswith(name) for f in process.open_files()) and any(
-                        "onnxruntime" in m.path for m in process.memory_maps()):
+                if any(Path(f.path).name.startswith(f".{target.name}.") for f in process.open_files()):
                     return process
             except psutil.Error:
                 pass
         time.sleep(0.05)
-    raise AssertionError(f"no process was transcribing {name} within {timeout} s")
-
-
-def workers_of(parent: psutil.Process):
-    return lambda: [p for p in parent.children() if "voxedge.cli" not in " ".join(p.cmdline())]
+    raise AssertionError(f"no process was writing {target} within {timeout} s")
 
 
 @pytest.mark.parametrize("workers, sig, status", [(2, signal.SIGINT, 130), (1, signal.SIGTERM, 143)])
@@ -160,7 +182,7 @@ def test_stopping_leaves_no_partial_output_and_a_rerun_finishes(env, audio, refe
             "--output-dir", tmp_path, "--workers", str(workers)]
     command = subprocess.Popen(args, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True)
     parent = psutil.Process(command.pid)
-    busy_with(workers_of(parent) if workers > 1 else lambda: [parent], "two_cities.wav")  # the longest: mid-file
+    writing(parent.children, tmp_path / "two_cities.json")  # the longest file, handed out first
     family = [parent, *parent.children(recursive=True)]
     if sig == signal.SIGINT:
         os.killpg(command.pid, signal.SIGINT)  # what Ctrl-C on a terminal does: the whole process group
@@ -180,13 +202,15 @@ def test_a_worker_killed_in_mid_file_fails_that_file_only(env, audio, reference,
     args = [sys.executable, "-m", "voxedge.cli", "transcribe", audio, "--bundle", BUNDLE, "--format", "json",
             "--output-dir", tmp_path, "--workers", "2"]
     command = subprocess.Popen(args, env=env, stderr=subprocess.PIPE, text=True)
-    busy_with(workers_of(psutil.Process(command.pid)), "two_cities.wav").kill()  # as the OOM killer would
+    parent = psutil.Process(command.pid)
+    writing(parent.children, tmp_path / "two_cities.json").kill()  # as the out-of-memory killer would
     _, err = command.communicate(timeout=300)
     assert command.returncode == 1 and "Traceback" not in err
     assert ("two_cities.wav: the worker process transcribing it died (killed by SIGKILL, out of memory?); "
             "the other files go on") in err
     assert "3 files transcribed" in err and "1 of 4 inputs failed" in err
-    assert not temporaries(tmp_path) and outputs(tmp_path) == {k: v for k, v in reference.items() if k != "two_cities.json"}
+    assert not temporaries(tmp_path)
+    assert outputs(tmp_path) == {name: data for name, data in reference.items() if name != "two_cities.json"}
 
 
 def test_workers_auto_uses_the_measured_split_else_one_per_core(env, audio, tmp_path, monkeypatch):

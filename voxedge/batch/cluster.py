@@ -62,7 +62,8 @@ class Transcriber:
     def _row(self, item: dict) -> dict:
         if item["error"] is None:
             try:
-                return {"path": item["path"], **transcript_record(self.model, item["path"], self.options), "error": None}
+                record = transcript_record(self.model, item["path"], self.options)
+                return {"path": item["path"], **record, "error": None}
             except VoxedgeError as exc:
                 item = {**item, "error": str(exc)}
             except Exception as exc:  # a defect: a row that says so, and the job goes on
@@ -108,29 +109,37 @@ def transcribe_files(inputs: list, out: str, *, bundle: str, output_format: str 
 
     checked = open_bundle(locate(bundle))  # on the driver, once: a bad bundle fails here, not in every actor
     items = _items(inputs)
-    ray = _ray(address, num_cpus)
+    ray = connect(address, num_cpus)
     from ray.data import ActorPoolStrategy, SaveMode
 
-    size = actors or max(1, int(ray.cluster_resources().get("CPU", 1) // threads))
+    size = min(actors or max(1, int(ray.cluster_resources().get("CPU", 1) // threads)), max(1, len(items)))
     with _tolerating_lost_files(ray), warnings.catch_warnings():
         # max_task_retries has no named parameter in Ray 2.60 (the pinned version)
         warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
         rows = ray.data.from_items(items, override_num_blocks=max(1, len(items))).map_batches(
-            Transcriber, batch_size=1, batch_format="pyarrow",
-            compute=ActorPoolStrategy(size=min(size, max(1, len(items)))),
+            Transcriber, batch_size=1, batch_format="pyarrow", compute=ActorPoolStrategy(size=size),
             fn_constructor_kwargs={"bundle": str(checked.root), "providers": tuple(providers), "threads": threads,
                                    "options": options},
             num_cpus=threads, memory=worker_bytes(checked.size_bytes()), max_task_retries=ACTOR_RETRIES)
     _write(rows, out, output_format, SaveMode.CREATE)  # results of two runs never mix in one directory
-    written = {row["path"]: row["error"] for row in _read(ray, out, output_format).select_columns(["path", "error"]).take_all()}
+    errors = _add_lost_rows(ray, items, out, output_format)
+    return {"files": len(errors), "failed": [(path, error) for path, error in errors.items() if error], "out": out}
+
+
+def _add_lost_rows(ray, items: list, out: str, output_format: str) -> dict:
+    """An error row for every file with no row (its actor died ACTOR_RETRIES + 1 times); {path: error or None}."""
+    from ray.data import SaveMode
+
+    written = _read(ray, out, output_format).select_columns(["path", "error"]).take_all()
+    errors = {row["path"]: row["error"] for row in written}
     lost = [_error_row({**item, "error": f"{item['path']}: the Ray actor transcribing it died {ACTOR_RETRIES + 1} "
-                                         "times (out of memory?)"}) for item in items if item["path"] not in written]
+                                         "times (out of memory?)"}) for item in items if item["path"] not in errors]
     if lost:
         import pyarrow as pa
 
         _write(ray.data.from_arrow(pa.Table.from_pylist(lost, schema=schema())), out, output_format, SaveMode.APPEND)
-        written.update((row["path"], row["error"]) for row in lost)
-    return {"files": len(written), "failed": [(path, error) for path, error in written.items() if error], "out": out}
+        errors.update((row["path"], row["error"]) for row in lost)
+    return errors
 
 
 @contextlib.contextmanager
@@ -161,7 +170,8 @@ def _items(inputs: list) -> list[dict]:
     if "-" in inputs:
         raise VoxedgeError("stdin (-) cannot be sent to a cluster: pass files or directories")
     files, empty = expand([os.fspath(name) for name in inputs])
-    items = [{"path": name, "duration": 0.0, "error": f"{name}: a directory with no audio files in it"} for name in empty]
+    items = [{"path": name, "duration": 0.0, "error": f"{name}: a directory with no audio files in it"}
+             for name in empty]
     for path in files:
         try:
             items.append({"path": path, "duration": open_audio(path).duration, "error": None})
@@ -172,10 +182,12 @@ def _items(inputs: list) -> list[dict]:
     return sorted(items, key=lambda item: -item["duration"])
 
 
-def _ray(address: str | None, num_cpus: int | None):
-    """ray, connected to `address`, or to a local instance confined to this machine."""
+def connect(address: str | None = None, num_cpus: int | None = None):
+    """ray, connected to `address`, or to a local instance confined to this machine (`num_cpus` CPUs); if
+    ray is already initialized, as it is."""
     if address is None:
-        if "ray" in sys.modules and os.environ.get(LOCAL_ONLY) != "0":
+        ray = sys.modules.get("ray")
+        if ray is not None and not ray.is_initialized() and os.environ.get(LOCAL_ONLY) != "0":
             warnings.warn(f"ray was imported before voxedge could set {LOCAL_ONLY}=0: the local Ray instance "
                           "will listen on this machine's network address; set it before importing ray", stacklevel=3)
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage statistics leave the machine

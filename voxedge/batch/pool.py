@@ -6,14 +6,17 @@ kernel's out-of-memory killer, a crash in native code) this pool knows which fil
 that file and starts a new worker, where a ProcessPoolExecutor fails every pending file
 (BrokenProcessPool) and, before Python 3.14, has no public way to stop its workers in mid-file.
 
-Stopping (Ctrl-C, SIGTERM, an error) sends SIGTERM to the workers, whose handler unwinds the file
-being written (`AtomicFile` removes its temporary file), so no partial output is ever left. Workers
-ignore SIGINT: a Ctrl-C reaches the whole process group, and the parent decides what happens.
+Stopping (Ctrl-C, SIGTERM, an error) sends SIGTERM to the workers, whose handler removes the temporary
+file of the output being written and exits at once, so no partial output is ever left. The handler
+never raises: an exception raised from a signal handler while a native extension is running (soxr's
+resampler calls back into Python) aborts the process instead of unwinding it. Workers ignore SIGINT: a
+Ctrl-C reaches the whole process group, and the parent, which only waits for messages, decides.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import time
 from collections import deque
@@ -64,27 +67,29 @@ class WorkerPool:
                     yield from self._replace_dead(worker, pending)
                 elif message[0] == "fatal":
                     raise VoxedgeError(message[1])
-                else:
+                else:  # ("ready",) or ("done", outcome): its next file first, so that it never waits for us
+                    worker.loaded = True
+                    self._hand_out(worker, pending)
                     if message[0] == "done":
                         yield message[1]
-                    self._hand_out(worker, pending)
 
     def _hand_out(self, worker, pending) -> None:
-        if pending:
-            worker.give(pending.popleft())
-        else:
+        if not pending:
             worker.finish()
             self._workers.remove(worker)
+        elif worker.give(pending[0]):  # else it died after its last file: its sentinel says so next
+            pending.popleft()
 
     def _replace_dead(self, worker, pending):
         self._workers.remove(worker)
         worker.process.join()
         how = _exit_description(worker.process.exitcode)
-        if worker.job is None:
+        if not worker.loaded:
             raise VoxedgeError(f"a worker process died while loading the model ({how})")
-        _remove_temporaries(worker.job)
-        yield Outcome(worker.job, f"{worker.job.name}: the worker process transcribing it died ({how}); "
-                      "the other files go on", time.monotonic() - worker.since)
+        if worker.job is not None:
+            _remove_temporaries(worker.job)
+            yield Outcome(worker.job, f"{worker.job.name}: the worker process transcribing it died ({how}); "
+                          "the other files go on", time.monotonic() - worker.since)
         if pending:
             self._workers.append(self._start())
 
@@ -117,7 +122,7 @@ class _Worker:
         with handling(signal.SIGINT, signal.SIG_IGN):  # inherited: a Ctrl-C never interrupts a worker
             self.process.start()
         child.close()
-        self.job, self.since = None, time.monotonic()
+        self.job, self.since, self.loaded = None, time.monotonic(), False
 
     def receive(self):
         """The worker's next message, or None when it is gone."""
@@ -126,9 +131,15 @@ class _Worker:
         except (EOFError, OSError):
             return None
 
-    def give(self, job: Job) -> None:
+    def give(self, job: Job) -> bool:
+        """Send it the job; False if it is gone."""
+        try:
+            self.conn.send(job)
+        except OSError:
+            self.job = None
+            return False
         self.job, self.since = job, time.monotonic()
-        self.conn.send(job)
+        return True
 
     def finish(self) -> None:
         self.job = None
@@ -139,35 +150,41 @@ class _Worker:
 
 
 def _serve(conn, settings: WorkerSettings) -> None:
-    """The worker process: load the model, then transcribe jobs until told to stop."""
+    """The worker process: load the model, then transcribe jobs until told to stop. If the parent is gone
+    (killed), the file in hand is finished (its output appears whole) and the worker exits."""
+    current = {}  # "job": the job being transcribed, whose temporary output a SIGTERM removes
+    signal.signal(signal.SIGTERM, lambda signum, frame: _exit_now(current.get("job"), signum))
+    with contextlib.suppress(EOFError, BrokenPipeError, ConnectionResetError):  # the parent is gone
+        _work(conn, settings, current)
+
+
+def _work(conn, settings: WorkerSettings, current: dict) -> None:
     from ..commands.output import OutputError
     from ..model import load
     from .jobs import transcribe_job
 
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         model = load(settings.bundle, providers=settings.providers, threads=settings.threads, verify=False)
     except VoxedgeError as exc:
         conn.send(("fatal", str(exc)))
         return
     conn.send(("ready",))
-    while (job := _next_job(conn)) is not None:
+    while (job := conn.recv()) is not None:
+        current["job"] = job
         try:
-            conn.send(("done", transcribe_job(model, job, settings.fmt, settings.options)))
+            outcome = transcribe_job(model, job, settings.fmt, settings.options)
         except OutputError as exc:  # a full disk fails every file after this one: the batch stops
             conn.send(("fatal", str(exc)))
             return
+        current.clear()
+        conn.send(("done", outcome))
 
 
-def _next_job(conn) -> Job | None:
-    try:
-        return conn.recv()
-    except EOFError:  # the parent is gone
-        return None
-
-
-def _exit_on_sigterm(signum, frame):
-    raise SystemExit(128 + signum)  # unwinds `with AtomicFile(...)`: the temporary file is removed
+def _exit_now(job: Job | None, signum: int) -> None:
+    """SIGTERM: the output being written is removed (a finished one is already renamed into place), then exit."""
+    if job is not None:
+        _remove_temporaries(job)
+    os._exit(128 + signum)
 
 
 @contextlib.contextmanager

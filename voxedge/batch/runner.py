@@ -2,8 +2,8 @@
 
 Files whose outputs are complete are skipped (jobs.py says what complete means); the others are handed
 out longest first to N worker processes (pool.py), each with its own model and a share of the
-threads; `--workers 1` transcribes them in this process. Each output is written atomically when its
-file is done. A file that fails is reported and skipped. On a terminal a progress line counts files and
+threads, while this process only hands out files and reports. Each output is written atomically when
+its file is done. A file that fails is reported and skipped. On a terminal a progress line counts files and
 audio; a summary ends every run. Ctrl-C or SIGTERM stops the workers in mid-file and leaves no partial
 output: running the same command again goes on where it stopped.
 """
@@ -67,14 +67,6 @@ def _transcribe(args, todo: list[Job], report: Report) -> None:
     workers, threads = worker_split(args, bundle, len(todo))
     RuntimeOptions(providers, threads)  # a bad --threads fails here, not in every worker
     report.start(workers, threads)
-    if workers == 1:
-        from ..model import load
-        from .jobs import transcribe_job
-
-        model = load(bundle.root, providers=providers, threads=threads, verify=False)
-        for job in todo:
-            report.add(transcribe_job(model, job, args.format, model_kwargs(args)))
-        return
     from .pool import WorkerPool, WorkerSettings
 
     settings = WorkerSettings(str(bundle.root), providers, threads, args.format, model_kwargs(args))

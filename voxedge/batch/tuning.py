@@ -3,9 +3,13 @@
 The batch benchmark (`python -m benchmarks batch`) measures every split of the cores between workers
 and threads and remembers the fastest for this machine and bundle in `$VOXEDGE_HOME/batch.json`
 (a machine is its CPU model, core count and memory, as `voxedge bench --device` identifies it; a
-bundle is its manifest checksum). Without a measurement the rule is one worker per core with one
-thread each (what the benchmark found best for Whisper on this project's machines: onnxruntime's
-threads help a small model little, separate processes share nothing), as many as fit in memory.
+bundle is its manifest checksum), when the machine was quiet enough for the figures to mean something.
+Without a measurement the rule is one worker per core with one thread each, as many as fit in memory.
+Why (the benchmark's `thread_ceilings`, which other load does not spoil): one Whisper tiny.en process
+with two onnxruntime threads does about 60% of its work on its busiest thread (the decoding loop, the
+features and numpy between the graphs run on one thread), so it cannot take less wall time than 60%
+of its CPU time, where two single-thread workers can take 50%. A model whose graphs dominate (Voxtral's
+big matrix products) gains more from threads: measure it.
 """
 
 from __future__ import annotations

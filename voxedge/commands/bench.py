@@ -12,7 +12,8 @@ def register(sub) -> None:
                        "plain-words verdict on what this device can run live (docs/performance.md).")
     p.add_argument("suites", nargs="*", metavar="SUITE",
                    help="voxtral (real-size graphs, random weights), tiny (vs transformers), whisper "
-                   "(vs faster-whisper), all; default: the device verdict only")
+                   "(vs faster-whisper), batch (files per hour with --workers, vs faster-whisper batched), all; "
+                   "default: the device verdict only")
     p.add_argument("--device", action="store_true", help="measure this machine and say what it can run live")
     p.add_argument("--json", action="store_true", help="print the figures as JSON on stdout")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results"),
