@@ -38,6 +38,8 @@ class WorkerSettings:
     threads: int  # onnxruntime threads of this worker's model
     fmt: str  # txt, srt, vtt or json
     options: dict = field(default_factory=dict)  # transcribe() fields
+    provider_options: tuple = ()  # RuntimeOptions.provider_options
+    strict: bool = False
 
 
 class WorkerPool:
@@ -164,7 +166,8 @@ def _work(conn, settings: WorkerSettings, current: dict) -> None:
     from .jobs import transcribe_job
 
     try:
-        model = load(settings.bundle, providers=settings.providers, threads=settings.threads, verify=False)
+        model = load(settings.bundle, providers=settings.providers, threads=settings.threads, verify=False,
+                     provider_options=settings.provider_options, strict=settings.strict)
     except VoxedgeError as exc:
         conn.send(("fatal", str(exc)))
         return

@@ -60,16 +60,17 @@ def _transcribe(args, todo: list[Job], report: Report) -> None:
     from ..catalog import locate
     from ..commands.common import model_kwargs
     from ..options import RuntimeOptions
-    from ..runtime import provider_names
+    from ..runtime import CPU, plan
 
     bundle = open_bundle(locate(args.bundle))  # checked once here; the workers skip hashing it again
-    providers = tuple(provider_names(args.providers.split(",")))  # unavailable ones are warned about once
     workers, threads = worker_split(args, bundle, len(todo))
-    RuntimeOptions(providers, threads)  # a bad --threads fails here, not in every worker
+    runtime = RuntimeOptions(args.providers, threads, strict=args.strict)  # bad options fail here, not in every worker
+    providers = (*(choice.name for choice in plan(runtime)), CPU)  # unavailable ones are warned about once, here
     report.start(workers, threads)
     from .pool import WorkerPool, WorkerSettings
 
-    settings = WorkerSettings(str(bundle.root), providers, threads, args.format, model_kwargs(args))
+    settings = WorkerSettings(str(bundle.root), providers, threads, args.format,
+                              model_kwargs(args) | {"vad_filter": args.vad}, runtime.provider_options, args.strict)
     with WorkerPool(settings, workers) as pool:
         for outcome in pool.run(todo):
             report.add(outcome)

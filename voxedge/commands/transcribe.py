@@ -30,6 +30,9 @@ def register(sub) -> None:
     p.add_argument("--format", choices=FORMATS, default="txt",
                    help="txt (default), srt or vtt subtitles, or json: one object per file and line "
                    '{"text", "language", "language_probability", "duration", "segments": [...]}')
+    p.add_argument("--vad", action="store_true",
+                   help="transcribe only what Silero VAD calls speech (faster-whisper's vad_filter); times stay "
+                   "those of the whole file")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--output", type=Path, metavar="FILE", help="write the result to FILE (one input only)")
     out.add_argument("--output-dir", type=Path, metavar="DIR", help="write NAME.<format> for each input there")
@@ -142,7 +145,7 @@ def transcribe_one(model, name: str, source, args, target: Path | None, header: 
     from ..writers import write_transcription
     from .output import AtomicFile, Progress, stdout
 
-    result = model.transcribe(source, **model_kwargs(args))
+    result = model.transcribe(source, **model_kwargs(args), vad_filter=args.vad)
     sink = AtomicFile(target) if target else stdout()
     progress = Progress(name, result.info.duration)
     with sink:

@@ -16,6 +16,7 @@ import numpy as np
 from ..agreement import LocalAgreement
 from ..audio import SAMPLE_RATE
 from ..config import WhisperConfig
+from ..errors import OptionError
 from ..transcript import Segment
 from .base import Model
 from .kv_cache import kv_names
@@ -25,8 +26,8 @@ from .whisper_window import WindowTranscriber
 class WhisperModel(Model):
     family = "whisper"
     config_type = WhisperConfig
-    stream_fields = frozenset({"step_ms"})
-    transcribe_fields = frozenset({"condition_on_previous_text"})
+    stream_fields = frozenset({"step_ms", "keyterms"})
+    transcribe_fields = frozenset({"condition_on_previous_text", "keyterms", "keyterm_route"})
 
     def _open(self) -> None:
         cfg = self.config
@@ -50,10 +51,28 @@ class WhisperModel(Model):
         padded[:, : min(window.shape[1], frames)] = window[:, :frames]
         return dict(zip(self._cross_names, self.encoder.run(None, {"mel": padded[None]})))
 
-    def prompt(self, previous_tokens) -> list:
-        """The decoder's prompt: up to half the context of previous text, then the start sequence."""
-        previous = list(previous_tokens)[-(self.config.max_positions // 2 - 1) :]
-        return ([self.config.tokens.sot_prev, *previous] if previous else []) + list(self.config.sot_sequence)
+    def prompt(self, previous_tokens, hotwords=()) -> list:
+        """The decoder's prompt: <|startofprev|>, hotwords, previous text (together at most half the
+        context, as faster-whisper), then the start sequence."""
+        budget = self.config.max_positions // 2 - 1
+        hotwords = list(hotwords)[:budget]
+        keep = budget - len(hotwords)
+        context = hotwords + (list(previous_tokens)[-keep:] if keep else [])
+        return ([self.config.tokens.sot_prev, *context] if context else []) + list(self.config.sot_sequence)
+
+    def keyterms(self, terms, route: str = "boost") -> tuple:
+        """(logits processor or None, hotword tokens) for keyterms, by route: boosting in the decode
+        loop, the terms in the previous-text prompt (faster-whisper's `hotwords`), or both."""
+        from ..keyterms import as_keyterms
+
+        if route not in ("boost", "prompt", "both"):
+            raise OptionError(f"keyterm_route must be 'boost', 'prompt' or 'both', not {route!r}")
+        terms = as_keyterms(terms)
+        if not terms:
+            return None, []
+        processor = self.keyterm_processor(terms) if route != "prompt" else None
+        hotwords = self.text_encoder.encode(" " + ", ".join(term.text for term in terms)) if route != "boost" else []
+        return processor, hotwords
 
     # -- Model -----------------------------------------------------------------------------------
 
@@ -64,7 +83,7 @@ class WhisperModel(Model):
 
     def _segments(self, source, options, info):
         """Segments of a file, window by window, in bounded memory."""
-        window = WindowTranscriber(self)
+        window = WindowTranscriber(self, None, *self.keyterms(options.keyterms, options.keyterm_route))
         history = collections.deque(maxlen=self.config.max_positions // 2)
         frames = _FileFrames(self, source)
         seek_seconds = self.mel.hop_length / SAMPLE_RATE
@@ -79,12 +98,22 @@ class WhisperModel(Model):
             frames.advance(hypothesis.seek)
 
     def _stream_engine(self, options, on_step) -> LocalAgreement:
-        window = WindowTranscriber(self, on_step)
+        window = WindowTranscriber(self, on_step, *self.keyterms(options.keyterms))
+        return LocalAgreement(_LiveWindow(self, window), SAMPLE_RATE * options.step_ms // 1000,
+                              self.config.max_positions // 2)
 
-        def hypothesize(audio, prompt, offset):
-            return window(self.features(audio), prompt, offset)
 
-        return LocalAgreement(hypothesize, SAMPLE_RATE * options.step_ms // 1000, self.config.max_positions // 2)
+class _LiveWindow:
+    """LocalAgreement's `hypothesize` for Whisper: a buffer of audio -> its hypothesis."""
+
+    def __init__(self, model: WhisperModel, window: WindowTranscriber):
+        self.model, self.window = model, window
+
+    def __call__(self, audio, prompt, offset):
+        return self.window(self.model.features(audio), prompt, offset)
+
+    def set_keyterms(self, terms) -> None:
+        self.window.use_keyterms(*self.model.keyterms(terms))
 
 
 class _FileFrames:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..logits import GreedyTakeBack
 from .kv_cache import CachedGraph, SlidingKVCache
 
 NEG_INF = np.float32(-np.inf)
@@ -36,10 +37,14 @@ def log_softmax(x: np.ndarray) -> np.ndarray:
 class WindowDecoder:
     """Per-caller decoding state (the self-attention cache) over a shared WhisperModel."""
 
-    def __init__(self, model, on_step=None):
+    def __init__(self, model, on_step=None, processor=None):
+        """`processor`: a logits processor (voxedge/logits.py), e.g. keyterms. It adjusts the logits
+        before the rules, so that a suppressed token stays suppressed and timestamps stay paired,
+        while the timestamp-mass rule weighs the adjusted text tokens; its take-backs re-decide."""
         cfg = model.config
         self.model = model
         self.on_step = on_step
+        self.processor = processor
         self.max_positions = cfg.max_positions
         self.cache = SlidingKVCache.of(cfg.decoder, cfg.max_positions, initial=64)
         self.graph = CachedGraph(model.decoder, self.cache, ["logits"])
@@ -55,18 +60,29 @@ class WindowDecoder:
         self.cache.length = 0
         logits = self._step(prompt, cross, 0)
         no_speech = float(np.exp(log_softmax(logits)[self.no_speech]))
-        tokens, total_logprob = [], 0.0
-        for _ in range(min(self.max_positions // 2, self.max_positions - len(prompt))):
-            filtered = self._filter(logits.copy(), tokens, timestamps)
+        tokens, logprobs = [], []
+        guard = GreedyTakeBack(self.processor) if self.processor is not None else None
+        while len(tokens) < min(self.max_positions // 2, self.max_positions - len(prompt)):
+            step = len(tokens)
+            candidates = guard.candidates(step, logits) if guard is not None else logits.copy()
+            filtered = self._filter(candidates, tokens, timestamps)  # after the bonuses: the rules have the last word
             token = int(np.argmax(filtered))
             if self.on_step:
                 self.on_step(token, logits)
-            total_logprob += float(log_softmax(filtered)[token])
+            if guard is not None:
+                resume = guard.advance(step, token, logits, filtered[token] > logits[token],
+                                       lambda: int(np.argmax(self._filter(logits.copy(), tokens, timestamps))))
+                if resume is not None:  # a keyterm match broke: decide again where a bonus first made the choice
+                    step, logits = resume
+                    del tokens[step:], logprobs[step:]
+                    self.cache.length = len(prompt) + step
+                    continue
+            logprobs.append(float(log_softmax(filtered)[token]))
             if token == self.eot:
                 break
             tokens.append(token)
             logits = self._step([token], cross, len(prompt) + len(tokens) - 1)
-        return Decoded(tokens, total_logprob / (len(tokens) + 1), no_speech)
+        return Decoded(tokens, sum(logprobs) / (len(tokens) + 1), no_speech)
 
     def _step(self, ids: list, cross: dict, position: int) -> np.ndarray:
         feeds = {

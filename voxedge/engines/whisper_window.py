@@ -9,6 +9,7 @@ timestamp ends where the window's audio ends, and word times are spread over the
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +23,7 @@ TIME_PRECISION = 0.02  # seconds per timestamp token
 FRAMES_PER_TIMESTAMP = 2  # mel frames (10 ms) per timestamp step
 NO_SPEECH_THRESHOLD = 0.6  # a window is silent when no-speech is this likely ...
 LOGPROB_THRESHOLD = -1.0  # ... and the decoded text this unlikely (openai/whisper's defaults)
+COMPRESSION_RATIO_THRESHOLD = 2.4  # text that compresses better repeats itself (openai/whisper's default)
 
 
 @dataclass(frozen=True)
@@ -47,19 +49,29 @@ class Hypothesis:
 
 
 class WindowTranscriber:
-    """Per-caller state (the decoder's cache) over a shared WhisperModel."""
+    """Per-caller state (the decoder's cache) over a shared WhisperModel. Keyterms (`WhisperModel.keyterms`)
+    come as a logits `processor` and/or `hotwords` placed in the prompt."""
 
-    def __init__(self, model, on_step=None):
+    def __init__(self, model, on_step=None, processor=None, hotwords=()):
         self.model = model
         self.decoder = WindowDecoder(model, on_step)
+        self.plain = WindowDecoder(model, on_step)  # the repetition fallback decodes without keyterms
+        self.use_keyterms(processor, hotwords)
         self.ts_begin = model.config.tokens.timestamp_begin
         self.frame_seconds = model.mel.hop_length / 16000
+
+    def use_keyterms(self, processor, hotwords=()) -> None:
+        self.decoder.processor = processor
+        self.hotwords = list(hotwords)
 
     def __call__(self, mel: np.ndarray, previous_tokens, offset: float) -> Hypothesis:
         """`mel`: [n_mels, frames <= 3000], the window's content; `previous_tokens`: the text before it;
         `offset`: the window's start in seconds."""
         size = mel.shape[1]
-        decoded = self.decoder.decode(self.model.encode(mel), self.model.prompt(previous_tokens))
+        cross, prompt = self.model.encode(mel), self.model.prompt(previous_tokens, self.hotwords)
+        decoded = self.decoder.decode(cross, prompt)
+        if self.decoder.processor is not None and self.repeats_itself(decoded.tokens):
+            decoded = self.plain.decode(cross, prompt)  # the bonuses sent the window into a loop: without them
         if decoded.no_speech_prob > NO_SPEECH_THRESHOLD and decoded.avg_logprob < LOGPROB_THRESHOLD:
             return Hypothesis([], size)
         pieces, last, done = split_segments(decoded.tokens, self.ts_begin)
@@ -71,6 +83,11 @@ class WindowTranscriber:
             segments.append(TimedSegment(segment_start, end_time, tokens, self.timed_words(segment_start, end_time, text)))
         # a window whose last segment ends at 0.00 would never advance: then it is done as a whole
         return Hypothesis(segments, size if done or not last else last * FRAMES_PER_TIMESTAMP)
+
+    def repeats_itself(self, tokens: list) -> bool:
+        """openai/whisper's hallucination test: the window's text compresses too well."""
+        text = self.model.tokens.decode(tokens).encode("utf-8")
+        return bool(text) and len(text) / len(zlib.compress(text)) > COMPRESSION_RATIO_THRESHOLD
 
     def timed_words(self, start: float, end: float, tokens: list) -> list[tuple[Word, list]]:
         """(word, its token ids) for a segment's text tokens, times spread evenly over [start, end] by
