@@ -99,6 +99,23 @@ def test_workers_write_what_one_process_writes_file_by_file(env, audio, referenc
     assert "voxedge: 4 files transcribed (1:" in err and "with 2 workers x 1 thread: real-time factor" in err
 
 
+def test_the_command_line_options_reach_the_workers(env, audio, tmp_path):
+    """--keyterms brings a name tiny.en does not know into the single process's transcript (as in
+    tests/whisper/test_keyterms.py); the workers, given the same options, write the same bytes."""
+    short = tmp_path / "short"
+    short.mkdir()
+    (short / "beckett.wav").write_bytes((audio / "beckett.wav").read_bytes())
+    synthesize("Please ask Siobhan to restart the Kubernetes cluster before noon.", short / "names.wav")
+    flags = ["--bundle", BUNDLE, "--format", "json", "--vad", "--keyterms", "Siobhan,Kubernetes"]
+    code, err = voxedge(env, "transcribe", short, *flags, "--output-dir", tmp_path / "single")
+    assert code == 0, err
+    code, err = voxedge(env, "transcribe", short, *flags, "--output-dir", tmp_path / "workers", "--workers", "2")
+    assert code == 0, err
+    single = outputs(tmp_path / "single")
+    assert outputs(tmp_path / "workers") == single and len(single) == 2
+    assert {"Siobhan", "Kubernetes"} <= set(json.loads(single["names.json"])["text"].replace(".", "").split())
+
+
 def test_files_are_handed_out_longest_first_by_their_headers(env, audio, tmp_path, monkeypatch):
     from voxedge.audio import open_audio
     from voxedge.batch.jobs import Job, plan
