@@ -20,6 +20,7 @@ SUITES = {
     "live": "benchmarks.live",
     "peers": "benchmarks.peers",
     "kv": "benchmarks.kv_binding",
+    "batch": "benchmarks.batch",
     "memory": "benchmarks.long_file",
 }
 NOT_IN_ALL = {"peers", "memory"}  # about an hour each (peers also a 19 GB cache): asked for by name
