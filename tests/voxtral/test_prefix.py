@@ -10,7 +10,8 @@ import pytest
 
 import voxedge
 from export.voxtral.reference import generate
-from voxedge.bundle import MANIFEST, manifest_checksum, open_bundle
+from voxedge.bundle import MANIFEST, manifest_checksum, open_bundle, sha256_file
+from voxedge.errors import BundleError
 
 from .conftest import PRESETS, run_stream
 
@@ -139,3 +140,16 @@ def test_quantized_presets_agree_with_and_without_the_snapshot(bundles, old_bund
     agreement = np.mean([a == b for a, b in zip(with_snapshot, without)])
     print(f"{preset}: {agreement:.4f} of {len(without)} tokens agree with and without the snapshot")
     assert len(with_snapshot) == len(without) and agreement >= 0.98
+
+
+def test_a_snapshot_of_the_wrong_shape_is_a_bundle_error(bundles, tmp_path):
+    copy = shutil.copytree(bundles["int8"], tmp_path / "b")
+    manifest = json.loads((copy / MANIFEST).read_text())
+    name = manifest["model"]["prefix"]["decoder_kv"]
+    table = np.load(copy / name)
+    np.save(copy / name, table[:, :, :, 1:])  # one position short of what the prefix leaves visible
+    manifest["files"][name] = {"bytes": (copy / name).stat().st_size, "sha256": sha256_file(copy / name)}
+    manifest["checksum"] = manifest_checksum(manifest)
+    (copy / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="prompt-prefix snapshot"):
+        voxedge.load(copy)
