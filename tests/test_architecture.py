@@ -60,3 +60,8 @@ def test_the_import_graph_has_no_cycles():
             visit(module, [])
     assert not cycles, cycles
     assert len(graph) > 30  # the walk saw the whole package
+
+
+def test_only_the_cluster_module_imports_ray():
+    importers = {m for m, ts in imports().items() if any(t.split(".")[0] == "ray" for t in ts)}
+    assert importers == {"voxedge.batch.cluster"}

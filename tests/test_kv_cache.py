@@ -35,3 +35,26 @@ def test_memory_is_bounded_however_long_it_runs():
     assert cache.capacity <= 15 + 64 and cache.length >= 15
     np.testing.assert_array_equal(cache.buffers[1][0, 0, cache.length - 15 : cache.length, 0],
                                   np.arange(20000 - 15, 20000))
+
+
+def test_positions_restored_into_a_fresh_cache_are_what_the_window_still_sees():
+    # a snapshot (positions) restored into a fresh cache, as a plain buffer or as a ring, then written on:
+    # every later query must see the same window - 1 positions as the cache that computed them
+    for ring in (False, True):
+        source = SlidingKVCache(layers=1, kv_heads=1, head_dim=1, window=6, max_step=8, initial=8)
+        source.total = 0
+        fill(source, 13)
+        snapshot = source.positions()
+        np.testing.assert_array_equal(snapshot[0, 0, :, 0], np.arange(8, 13))  # the last window - 1, oldest first
+        cache = SlidingKVCache(layers=1, kv_heads=1, head_dim=1, window=6, max_step=8, initial=8)
+        if ring:
+            cache.use_ring(5, np.float32)
+        cache.restore(snapshot, end=13)
+        np.testing.assert_array_equal(cache.positions(), snapshot)
+        if ring:
+            assert cache.length == 13  # the ring's slots stay those of the absolute positions
+            cache.write_ring([np.full((1, 1, 2, 1), 13.0) + np.arange(2)[None, None, :, None]] * 2)
+        else:
+            cache.total = 13
+            fill(cache, 2)
+        np.testing.assert_array_equal(cache.positions()[0, 0, :, 0], np.arange(10, 15))

@@ -73,10 +73,11 @@ class Bundle:
         path = self.graph_path(graph)
         return self.graphs[path.name] if path.name in self.graphs else path.read_bytes()
 
-    def array(self, name: str, shape: tuple | None = None) -> np.ndarray:
-        """A table stored as .npy (never pickled objects), optionally checked against `shape` (None: any)."""
+    def array(self, name: str, shape: tuple | None = None, mapped: bool = False) -> np.ndarray:
+        """A table stored as .npy (never pickled objects), optionally checked against `shape` (None: any).
+        `mapped`: memory-mapped read-only (large tables of which a call reads a part)."""
         try:
-            array = np.load(self.path(name), allow_pickle=False)
+            array = np.load(self.path(name), allow_pickle=False, mmap_mode="r" if mapped else None)
         except (ValueError, OSError) as exc:
             raise BundleError(f"{self.root}: {name} is not a readable .npy table ({exc}); re-export the bundle") from None
         if shape is not None and (array.ndim != len(shape) or any(s not in (None, a) for s, a in zip(shape, array.shape))):

@@ -186,6 +186,23 @@ class VoxtralTokens(TokenIds):
 
 
 @dataclass(frozen=True)
+class PromptPrefix:
+    """The caches after the prompt's first `tokens` positions, the same in every session (computed at
+    export, docs/voxtral.md): the encoder KV and conv states, and the decoder KV per supported delay."""
+
+    tokens: int
+    encoder_kv: str  # [2 x encoder layers, heads, n, head_dim]
+    conv1_state: str
+    conv2_state: str
+    decoder_kv: str  # [delays (model.delays_ms order), 2 x decoder layers, kv_heads, n, head_dim]
+
+    @classmethod
+    def parse(cls, s: Section, left_pad_tokens: int) -> PromptPrefix:
+        return cls(s.integer("tokens", 1, left_pad_tokens), s.text("encoder_kv"), s.text("conv1_state"),
+                   s.text("conv2_state"), s.text("decoder_kv"))
+
+
+@dataclass(frozen=True)
 class VoxtralConfig:
     front_end: FrontEnd
     samples_per_token: int
@@ -203,17 +220,21 @@ class VoxtralConfig:
     decoder: Attention
     vocab: int
     embedding: EmbeddingSpec
+    prefix: PromptPrefix | None = None  # bundles exported before the snapshot prefill the whole prompt
 
     @classmethod
     def parse(cls, model: dict) -> VoxtralConfig:
         s = Section(model, "model")
         decoder = s.section("decoder")
+        left_pad_tokens = s.integer("left_pad_tokens")
+        prefix = s.optional_section("prefix")
         config = cls(
             FrontEnd.parse(s), s.integer("samples_per_token", 1), s.integer("mel_frames_per_token", 2),
-            s.integer("ms_per_token", 1), s.integer("left_pad_tokens"), s.integer("buffer_tokens"), s.integers("delays_ms"),
+            s.integer("ms_per_token", 1), left_pad_tokens, s.integer("buffer_tokens"), s.integers("delays_ms"),
             s.integer("default_delay_ms"), s.text("ada_scales"), s.text("tokenizer"), VoxtralTokens.parse(s.section("tokens")),
             s.text("kv_dtype", ("float32", "float16")), Attention.parse(s.section("encoder")), Attention.parse(decoder),
             decoder.integer("vocab", 1), EmbeddingSpec.parse(s.section("embedding")),
+            PromptPrefix.parse(prefix, left_pad_tokens) if prefix else None,
         )
         if config.default_delay_ms not in config.delays_ms:
             raise BundleError(f"model.default_delay_ms {config.default_delay_ms} is not among model.delays_ms")

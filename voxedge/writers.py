@@ -124,29 +124,51 @@ def render(transcript: Transcript, fmt: str) -> str:
     return out.begin() + "".join(out.add(s) for s in transcript.segments) + out.end(transcript)
 
 
+def write_transcription(result, fmt: str, sink, on_segment=None) -> Transcript:
+    """Write a `Transcription` to `sink` (anything with `write(text)`) in one of txt, srt, vtt, json, segment
+    by segment as they are decided (`on_segment(segment)` after each); returns the whole transcript."""
+    out = writer(fmt)
+    sink.write(out.begin())
+    segments = []
+    for segment in result:
+        segments.append(segment)
+        sink.write(out.add(segment))
+        if on_segment:
+            on_segment(segment)
+    info = result.info
+    transcript = Transcript(tuple(segments), info.duration, language=info.language,
+                            language_probability=info.language_probability)
+    sink.write(out.end(transcript))
+    return transcript
+
+
 def to_json(transcript: Transcript) -> str:
+    return json.dumps(to_record(transcript), ensure_ascii=False)
+
+
+def to_record(transcript: Transcript) -> dict:
+    """The transcript as `--format json` writes it: {"text", "language", "language_probability", "duration",
+    "segments": [{"start", "end", "text", "words": [{"start", "end", "text"}]}]}, times rounded to ms."""
+
     def ms(t: float) -> float:
         return round(t, 3)
 
-    return json.dumps(
-        {
-            "text": transcript.text,
-            "language": transcript.language,
-            "language_probability": None if transcript.language_probability is None
-            else round(transcript.language_probability, 4),
-            "duration": ms(transcript.duration),
-            "segments": [
-                {
-                    "start": ms(s.start),
-                    "end": ms(s.end),
-                    "text": s.text,
-                    "words": [{"start": ms(w.start), "end": ms(w.end), "text": w.text} for w in s.words],
-                }
-                for s in transcript.segments
-            ],
-        },
-        ensure_ascii=False,
-    )
+    return {
+        "text": transcript.text,
+        "language": transcript.language,
+        "language_probability": None if transcript.language_probability is None
+        else round(transcript.language_probability, 4),
+        "duration": ms(transcript.duration),
+        "segments": [
+            {
+                "start": ms(s.start),
+                "end": ms(s.end),
+                "text": s.text,
+                "words": [{"start": ms(w.start), "end": ms(w.end), "text": w.text} for w in s.words],
+            }
+            for s in transcript.segments
+        ],
+    }
 
 
 def _vtt_escape(text: str) -> str:

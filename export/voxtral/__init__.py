@@ -17,6 +17,7 @@ from ..vad import copy_vad
 from . import npu_graphs, reference, validate
 from .delay import SUPPORTED_DELAYS_MS, ada_scales
 from .graphs import SHARED_KV, build_decoder, build_encoder
+from .prefix import write_prefix
 from .tokenizer import read_tekken, text_encoder
 
 FAMILY = "voxtral_realtime"
@@ -90,7 +91,9 @@ def write_bundle(ckpt, out: Path, preset: str, stage, kv=SHARED_KV, target: str 
     model_cfg["text_encoder"] = text_encoder(ckpt.file("tekken.json"))
     model_cfg["target"] = target  # which accelerators the graphs are made for (docs/hardware.md)
     source = {"checkpoint": ckpt.source, "revision": ckpt.revision, "model_type": cfg["model_type"]}
-    return write_manifest(out, FAMILY, source, preset, graphs, model_cfg)
+    write_manifest(out, FAMILY, source, preset, graphs, model_cfg)
+    with stage("prompt-prefix snapshot"):
+        return extend_manifest(out, prefix=write_prefix(out))
 
 
 def _check(cfg: dict, preset: str) -> None:

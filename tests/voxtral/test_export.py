@@ -178,7 +178,12 @@ def test_linears_whose_inputs_are_not_whole_blocks_are_padded(tmp_path, clips):
 
     ckpt = tiny.build(tmp_path / "ckpt", text={"intermediate_size": 72})
     assert export_main([str(ckpt), "--out", str(tmp_path / "int8"), "--quant", "int8"]) == 0
-    tokens, _, _ = run_stream(voxedge.load(tmp_path / "int8"), clips["short"], 480)
-    expected, _ = generate(load_model(ckpt), clips["short"], 480)
+    tokens, logits, _ = run_stream(voxedge.load(tmp_path / "int8"), clips["short"], 480)
+    expected, expected_logits = generate(load_model(ckpt), clips["short"], 480)
     agreement = np.mean([a == b for a, b in zip(tokens, expected)])
-    assert len(tokens) == len(expected) and agreement > 0.75, agreement  # 8 bits of a random model: near-ties only
+    # 8 bits of a random model: near-ties only. One flip cascades (here the prefill from the prompt-prefix
+    # snapshot meets a tie with a top-2 margin of 5e-6 at step 10 of 51: 0.745 agree, 1.0 without it), so
+    # the logits up to the first differing token are held to a bound as well (0.31 seen; logits span 14)
+    assert len(tokens) == len(expected) and agreement > 0.7, agreement
+    first = next((k for k, (a, b) in enumerate(zip(tokens, expected)) if a != b), len(tokens) - 1)
+    assert np.abs(logits[: first + 1] - np.asarray(expected_logits[: first + 1])).max() < 0.5

@@ -1,8 +1,5 @@
 """Whisper tiny.en: voxedge scored against faster-whisper on the same weights and the same audio."""
 
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -11,6 +8,7 @@ import soxr
 from faster_whisper import WhisperModel as FasterWhisper
 
 import voxedge
+from benchmarks.long_file import BUDGET_MB, measure, write_long_file
 from benchmarks.wer import corpus_wer, normalize
 from voxedge.bundle import open_bundle
 from tests.conftest import asset
@@ -118,29 +116,12 @@ def test_cli_writes_subtitles(whisper_bundles, corpus, tmp_path, capsys):
 def test_long_file_memory_is_flat(whisper_bundles, tmp_path):
     # Whisper files are read, resampled and turned into features window by window: the peak memory of a
     # 48 kHz stereo file does not grow with its length (it used to: 1.7 GB for 30 minutes).
-    script = textwrap.dedent("""
-        import resource, sys, voxedge
-        model = voxedge.load(sys.argv[1])
-        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        segments = list(model.transcribe(sys.argv[2]))
-        print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)
-    """)
-    speech, rate = soundfile.read(asset("beckett.wav"), dtype="float32")
-    speech = soxr.resample(speech, rate, 48000)
     growth = {}
     for minutes in (2, 20):
-        path = tmp_path / f"{minutes}.flac"
-        with soundfile.SoundFile(path, "w", 48000, 2, format="FLAC") as f:
-            for _ in range(minutes * 2):  # 30 s blocks: 10 s of speech, 20 s of silence
-                block = np.zeros((48000 * 30, 2), np.float32)
-                block[: len(speech)] = speech[:, None]
-                f.write(block)
-        done = subprocess.run([sys.executable, "-c", script, str(whisper_bundles["int8"]), str(path)],
-                              capture_output=True, text=True, timeout=900)
-        assert done.returncode == 0, done.stderr
-        growth[minutes] = float(done.stdout)
+        figures = measure(whisper_bundles["int8"], write_long_file(tmp_path / f"{minutes}.flac", minutes))
+        growth[minutes] = figures["peak_mb"] - figures["warm_mb"]
     print(f"peak RSS growth while transcribing: {growth} MB")
-    assert growth[20] < growth[2] + 40
+    assert growth[20] < growth[2] + 40 and growth[20] < BUDGET_MB
 
 
 @pytest.fixture(scope="module")

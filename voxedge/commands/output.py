@@ -3,6 +3,7 @@ line on stderr. Failures to write (a full disk, a closed pipe) become one-line e
 
 from __future__ import annotations
 
+import glob
 import os
 import sys
 import tempfile
@@ -20,14 +21,22 @@ class AtomicFile:
     """A file that appears whole or not at all: written to a temporary file beside it, renamed at the
     end. On any failure the previous file (if any) is left as it was."""
 
+    SUFFIX = ".part"
+
     def __init__(self, path: Path):
         self.path = Path(path)
         self._tmp = None
 
+    @classmethod
+    def temporaries(cls, path: Path) -> list[Path]:
+        """The temporary files of writes to `path` that have not ended (left by a killed process)."""
+        path = Path(path)
+        return list(path.parent.glob(f".{glob.escape(path.name)}.*{cls.SUFFIX}"))
+
     def __enter__(self):
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            handle, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=self.path.parent)
+            handle, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=self.SUFFIX, dir=self.path.parent)
         except OSError as exc:
             raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
         self._tmp = Path(tmp)
@@ -92,7 +101,7 @@ class Progress:
         if self.shown and now - self._last > 0.2:
             self._last = now
             share = min(1.0, seconds / self.duration)
-            print(f"\r\033[Kvoxedge: {self.name} {_clock(seconds)} / {_clock(self.duration)} ({share:.0%})",
+            print(f"\r\033[Kvoxedge: {self.name} {clock(seconds)} / {clock(self.duration)} ({share:.0%})",
                   end="", file=sys.stderr, flush=True)
 
     def done(self) -> None:
@@ -100,7 +109,7 @@ class Progress:
             print("\r\033[K", end="", file=sys.stderr, flush=True)
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
     minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

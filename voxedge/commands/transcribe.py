@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import VoxedgeError
+from ..batch.runner import parse_workers
 from .common import engine_options, load_model, model_kwargs
 
 FORMATS = ("txt", "srt", "vtt", "json")
@@ -35,6 +36,10 @@ def register(sub) -> None:
     out = p.add_mutually_exclusive_group()
     out.add_argument("--output", type=Path, metavar="FILE", help="write the result to FILE (one input only)")
     out.add_argument("--output-dir", type=Path, metavar="DIR", help="write NAME.<format> for each input there")
+    p.add_argument("--workers", type=parse_workers, metavar="N|auto",
+                   help="with --output-dir: transcribe N files at a time in N processes, each with its own model "
+                   "and --threads / N threads, longest first, skipping inputs whose outputs are complete; auto: "
+                   "what the batch benchmark measured best on this machine, else one per core (docs/batch.md)")
     p.set_defaults(handler=run)
 
 
@@ -43,12 +48,20 @@ def run(args) -> int:
     targets = output_paths(inputs, args)
     if len(inputs) > 1 and args.format in ("srt", "vtt") and not targets:
         raise VoxedgeError(f"{args.format} holds one file's subtitles: pass --output-dir for several files")
+    batch = args.workers is not None and (args.output_dir is not None or args.workers != 1)
+    if batch and args.output_dir is None:
+        raise VoxedgeError(f"--workers {args.workers} writes one file per input: pass --output-dir DIR "
+                           "(without it, results go to stdout in order, from one process: --workers 1)")
     for name in empty_dirs:
         print(f"voxedge: error: {name}: a directory with no audio files in it "
               f"({', '.join(sorted(AUDIO_SUFFIXES))})", file=sys.stderr)
     sources, failed = open_all(inputs)
     failed += len(empty_dirs)
     inputs += empty_dirs
+    if batch:
+        from ..batch.runner import run as run_batch
+
+        return run_batch(args, sources, targets, failed, len(inputs))
     from .output import OutputError
 
     model = load_model(args) if sources else None
@@ -129,24 +142,14 @@ def stdin_file() -> str:
 
 
 def transcribe_one(model, name: str, source, args, target: Path | None, header: bool) -> None:
-    from ..transcript import Transcript
-    from ..writers import writer
+    from ..writers import write_transcription
     from .output import AtomicFile, Progress, stdout
 
     result = model.transcribe(source, **model_kwargs(args), vad_filter=args.vad)
-    out = writer(args.format)
     sink = AtomicFile(target) if target else stdout()
     progress = Progress(name, result.info.duration)
     with sink:
         if header and args.format == "txt":
             sink.write(f"==> {name} <==\n")
-        sink.write(out.begin())
-        segments = []
-        for segment in result:
-            segments.append(segment)
-            sink.write(out.add(segment))
-            progress.update(segment.end)
-        info = result.info
-        sink.write(out.end(Transcript(tuple(segments), info.duration, language=info.language,
-                                      language_probability=info.language_probability)))
+        write_transcription(result, args.format, sink, on_segment=lambda segment: progress.update(segment.end))
     progress.done()

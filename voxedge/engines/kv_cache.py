@@ -129,6 +129,32 @@ class SlidingKVCache:
             buf[:, :, slots] = values
         self.length += n
 
+    def positions(self) -> np.ndarray:
+        """What a future query can still see, oldest first: the last min(length, window - 1) positions,
+        stacked [2 x layers, kv_heads, n, head_dim] (the form `restore` takes)."""
+        if self.ring:
+            n = min(self.length, self.capacity)
+            slots = (self.length - n + np.arange(n)) % self.capacity
+            return np.stack([buf[0][:, slots] for buf in self.buffers])
+        n = min(self.length, self.keep)
+        return np.stack([buf[0, :, self.length - n : self.length] for buf in self.buffers])
+
+    def restore(self, kv: np.ndarray, end: int) -> None:
+        """Hold `kv` (as `positions` returns it) as positions end - n .. end - 1, as if they had just
+        been computed; whatever the buffers held before is forgotten."""
+        n = kv.shape[2]
+        if self.ring:
+            n = min(n, self.capacity)
+            self.length = end - n
+            self.write_ring([values[None] for values in kv[:, :, kv.shape[2] - n :]])
+            return
+        self.length = 0
+        if n > self.capacity:
+            self._allocate(min(self.max_capacity, max(n, 2 * self.capacity)))
+        for buf, values in zip(self.buffers, kv):
+            buf[0, :, :n] = values
+        self.length = n
+
     def nbytes(self) -> int:
         return sum(b.nbytes for b in self.buffers) + sum(b.nbytes for b in self.spare or [])
 
@@ -189,6 +215,18 @@ class CachedGraph:
             cache.swap()
             self._values, self._spare_values = self._spare_values, self._values
         return [v.numpy() for v in io.get_outputs()[: len(self.outputs)]]
+
+    def snapshot(self) -> np.ndarray:
+        """The cache's visible positions (SlidingKVCache.positions), e.g. to start later runs from."""
+        if self.binding == "device" and self._values:
+            self._pull()
+        return self.cache.positions()
+
+    def restore(self, kv: np.ndarray, end: int) -> None:
+        """Start from a snapshot: positions end - n .. end - 1 (SlidingKVCache.restore)."""
+        self.cache.restore(kv, end)
+        if self.binding == "device":  # the host buffers are the truth now: upload them at the next run
+            self._values, self._bound_version = [], None
 
     def _bind_cache(self) -> None:
         wrap = self._ort.OrtValue.ortvalue_from_numpy

@@ -6,9 +6,15 @@ encoder turns 8 new mel frames into one audio embedding, which is added to the e
 previous token, and the decoder's argmax is the next token. Token k of a session is stamped with
 the 80 ms frame [k * 80, (k + 1) * 80) ms of that session's audio: the model's delay is already
 taken out. After an end-of-sequence token the session restarts on the audio not yet transcribed.
+
+The part of the prompt that sees only the left pad is the same in every session: bundles carry its
+caches (the prompt-prefix snapshot, export/voxtral/prefix.py), and a session, fresh or restarted after
+end-of-sequence, starts from them and prefills only the rest of the prompt.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -23,6 +29,16 @@ from .base import Model, stream_segments
 from .kv_cache import CachedGraph, SlidingKVCache, kv_names
 
 ENCODER_OUTPUTS = ["audio_embeds", "conv1_state_out", "conv2_state_out"]
+
+
+@dataclass(frozen=True)
+class PrefixCaches:
+    """The prompt-prefix snapshot, loaded (config.PromptPrefix; the KV tables memory-mapped)."""
+
+    tokens: int  # prompt positions it covers
+    encoder_kv: np.ndarray  # [2 x encoder layers, kv_heads, n, head_dim]: the encoder positions still visible
+    conv: dict  # conv1_state, conv2_state
+    decoder_kv: dict  # delay in ms -> [2 x decoder layers, kv_heads, n, head_dim]
 
 
 class VoxtralRealtimeModel(Model):
@@ -45,6 +61,20 @@ class VoxtralRealtimeModel(Model):
         self.ada_scales = dict(zip(cfg.delays_ms, scales.astype(cfg.kv_dtype)))
         self.padding = StreamingPadding(cfg.samples_per_token, cfg.left_pad_tokens, cfg.buffer_tokens,
                                         cfg.front_end.n_fft, cfg.front_end.hop_length)
+        self.prefix = self._prefix() if cfg.prefix else None
+
+    def _prefix(self) -> PrefixCaches:
+        cfg, spec = self.config, self.config.prefix
+        enc, dec = cfg.encoder, cfg.decoder
+        encoder_kv = self.bundle.array(spec.encoder_kv, (2 * enc.layers, enc.kv_heads, None, enc.head_dim), mapped=True)
+        decoder_kv = self.bundle.array(spec.decoder_kv, (len(cfg.delays_ms), 2 * dec.layers, dec.kv_heads, None,
+                                                         dec.head_dim), mapped=True)
+        positions = spec.tokens * cfg.mel_frames_per_token // 2
+        if encoder_kv.shape[2] != min(positions, enc.window - 1) or decoder_kv.shape[3] != min(spec.tokens, dec.window - 1):
+            raise BundleError(f"{self.bundle.root}: the prompt-prefix snapshot does not hold the positions its "
+                              f"{spec.tokens} tokens leave visible; re-export the bundle")
+        conv = {name: self.bundle.array(getattr(spec, name), shape) for name, shape in self.conv_shapes.items()}
+        return PrefixCaches(spec.tokens, encoder_kv, conv, dict(zip(cfg.delays_ms, decoder_kv)))
 
     def delay_tokens(self, delay_ms: int | None) -> int:
         """A delay in milliseconds (None: the bundle's default) as a number of 80 ms tokens."""
@@ -70,15 +100,18 @@ class VoxtralSession:
     `on_step(token, logits, start_s, end_s)` sees every decoder step (the model's own logits), times in
     engine seconds. A keyterm `processor` (voxedge/keyterms.py) adds its bonuses before the argmax; it
     never touches the timing tokens, and a match that breaks is simply left behind (emitted text cannot
-    be taken back here).
+    be taken back here). `use_prefix=False` prefills the whole prompt even when the bundle has the
+    prompt-prefix snapshot (the benchmarks' "before", the tests' comparison).
     """
 
-    def __init__(self, model: VoxtralRealtimeModel, n_d: int, encoder_batch: int, on_step, processor=None):
+    def __init__(self, model: VoxtralRealtimeModel, n_d: int, encoder_batch: int, on_step, processor=None,
+                 use_prefix: bool = True):
         cfg = model.config
         self.model, self.cfg, self.n_d = model, cfg, n_d
         self.ada_scale = model.ada_scales[n_d * cfg.ms_per_token]
         tokens = cfg.tokens
         self.prompt = np.array([tokens.bos] + [tokens.streaming_pad] * (cfg.left_pad_tokens + n_d))
+        self.prefix = model.prefix if use_prefix else None
         self.encoder_batch = encoder_batch
         self.on_step = on_step
         self.processor = processor
@@ -95,12 +128,21 @@ class VoxtralSession:
 
     def _start_session(self, origin: int) -> None:
         """Fresh prompt, caches and clocks; the session's real audio begins at engine sample `origin`."""
-        model = self.model
-        self._mel = StreamingLogMel(model.mel, left_pad=model.padding.left_pad)
+        model, cfg, prefix = self.model, self.cfg, self.prefix
+        left_pad = model.padding.left_pad
+        if prefix is None:
+            self._conv = {name: np.zeros(shape, cfg.kv_dtype) for name, shape in model.conv_shapes.items()}
+            self._encoder.cache.length = self._decoder.cache.length = 0
+            self._enc_pos = self._dec_pos = self._prompt_from = 0
+        else:  # the caches as the prompt's first prefix.tokens positions leave them
+            self._prompt_from = self._dec_pos = prefix.tokens
+            self._enc_pos = prefix.tokens * cfg.mel_frames_per_token // 2
+            self._encoder.restore(prefix.encoder_kv, self._enc_pos)
+            self._decoder.restore(prefix.decoder_kv[self.n_d * cfg.ms_per_token], self._dec_pos)
+            self._conv = {name: state.astype(cfg.kv_dtype) for name, state in prefix.conv.items()}
+            left_pad -= prefix.tokens * cfg.mel_frames_per_token * cfg.front_end.hop_length  # their frames are done
+        self._mel = StreamingLogMel(model.mel, left_pad=left_pad)
         self._frames = np.zeros((model.mel.n_mels, 0), np.float32)
-        self._conv = {name: np.zeros(shape, self.cfg.kv_dtype) for name, shape in model.conv_shapes.items()}
-        self._encoder.cache.length = self._decoder.cache.length = 0
-        self._enc_pos = self._dec_pos = 0
         self._token = None  # previous token; None until the prompt is prefilled
         self._ended = False  # the model emitted end-of-sequence
         self._step = 0  # tokens produced in this session
@@ -156,9 +198,10 @@ class VoxtralSession:
         words = []
         per_token = self.cfg.mel_frames_per_token
         if self._token is None:
-            if self._frames.shape[1] < per_token * len(self.prompt):
+            rest = self.prompt[self._prompt_from :]
+            if self._frames.shape[1] < per_token * len(rest):
                 return words
-            words += self._decode(self.prompt, self._encode(len(self.prompt)))
+            words += self._decode(rest, self._encode(len(rest)))
             if self._ended:
                 return words + self._after_end(final)
         while True:
