@@ -1,7 +1,8 @@
 """The batch job on Ray (voxedge/batch/cluster.py) on a local Ray instance of 2 CPUs: one row per file that
 equals the single-process command's JSON for it, failures as rows (a file that does not open, one that
-fails while it is read, one whose actor is killed every time it tries), Ray confined to 127.0.0.1. One
-Ray start-up for the whole file (it takes seconds), a few short files."""
+fails while it is read, one whose actor is killed every time it tries, with another file queued behind it
+on the same actor and alone), Ray confined to 127.0.0.1. One Ray start-up for the whole file (it takes
+seconds), a few short files."""
 
 import importlib.util
 import json
@@ -70,13 +71,16 @@ def test_rows_equal_the_command_output_and_failures_are_rows(inputs, tmp_path, m
     (doomed / "beckett.wav").write_bytes((inputs / "beckett.wav").read_bytes())
     speech, rate = soundfile.read(asset("two_cities.wav"), dtype="int16")
     soundfile.write(doomed / "long.wav", np.tile(speech, 14), rate)  # 10 minutes: a first pass over it takes a while
-    killed = set()
+    killed, killed_alone, alone = set(), set(), tmp_path / "alone"
+    alone.mkdir()
     try:
         parquet = transcribe_files([inputs], str(tmp_path / "parquet"), bundle=BUNDLE, num_cpus=2)
-        killer = threading.Thread(target=kill_whoever_reads, args=("long.wav", 3, killed))
-        killer.start()
-        jsonl = transcribe_files([doomed], str(tmp_path / "jsonl"), bundle=BUNDLE, output_format="jsonl")
-        killer.join()
+        # one actor: beckett.wav waits behind long.wav on the actor that dies under it, and must get its row
+        jsonl = _while_killing("long.wav", killed, transcribe_files, [doomed], str(tmp_path / "jsonl"), bundle=BUNDLE,
+                               output_format="jsonl", actors=1)
+        (alone / "long.wav").write_bytes((doomed / "long.wav").read_bytes())  # every file lost: Ray writes nothing
+        lost = _while_killing("long.wav", killed_alone, transcribe_files, [alone], str(tmp_path / "lost"),
+                              bundle=BUNDLE, actors=1)
         listening = {(c.laddr.ip, c.laddr.port) for p in [psutil.Process(), *psutil.Process().children(recursive=True)]
                      for c in _connections(p) if c.status == psutil.CONN_LISTEN}
     finally:
@@ -102,8 +106,21 @@ def test_rows_equal_the_command_output_and_failures_are_rows(inputs, tmp_path, m
                                                           "died 3 times (out of memory?)")]
     assert rows[str(doomed / "long.wav")]["segments"] == [] and rows[str(doomed / "long.wav")]["duration"] > 600
     assert rows[str(doomed / "beckett.wav")] == {**expected[str(inputs / "beckett.wav")], "error": None}
+    died = f"{alone / 'long.wav'}: the Ray actor transcribing it died 3 times (out of memory?)"
+    assert len(killed_alone) == 3 and lost["files"] == 1 and lost["failed"] == [(str(alone / "long.wav"), died)], lost
+    assert pyarrow.parquet.read_table(tmp_path / "lost").column("path").to_pylist() == [str(alone / "long.wav")]
     assert listening and {ip for ip, _ in listening} <= LOOPBACK, listening
     assert 8265 not in {port for _, port in listening}  # no dashboard
+
+
+def _while_killing(name: str, killed: set, job, *args, **kwargs):
+    """job(*args, **kwargs) while the Ray worker that reads `name` is killed 3 times."""
+    killer = threading.Thread(target=kill_whoever_reads, args=(name, 3, killed))
+    killer.start()
+    try:
+        return job(*args, **kwargs)
+    finally:
+        killer.join()
 
 
 def _connections(process):

@@ -30,6 +30,10 @@ FORMATS = ("parquet", "jsonl")
 # address is 127.0.0.1, so every Ray process listens there only
 LOCAL_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 ACTOR_RETRIES = 2  # a file whose actor dies (out of memory) is retried twice, not forever (Ray's default)
+# One file at a time per actor: Ray Data would queue up to 4 calls on an actor, and an actor's death fails
+# (and retries) every call queued on it, so a file queued behind one that kills its actor would share its
+# ACTOR_RETRIES + 1 deaths and be lost with it.
+FILES_PER_ACTOR = 1
 
 
 def schema():
@@ -116,8 +120,9 @@ def transcribe_files(inputs: list, out: str, *, bundle: str, output_format: str 
     with _tolerating_lost_files(ray), warnings.catch_warnings():
         # max_task_retries has no named parameter in Ray 2.60 (the pinned version)
         warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
+        pool = ActorPoolStrategy(size=size, max_tasks_in_flight_per_actor=FILES_PER_ACTOR)
         rows = ray.data.from_items(items, override_num_blocks=max(1, len(items))).map_batches(
-            Transcriber, batch_size=1, batch_format="pyarrow", compute=ActorPoolStrategy(size=size),
+            Transcriber, batch_size=1, batch_format="pyarrow", compute=pool,
             fn_constructor_kwargs={"bundle": str(checked.root), "providers": tuple(providers), "threads": threads,
                                    "options": options},
             num_cpus=threads, memory=worker_bytes(checked.size_bytes()), max_task_retries=ACTOR_RETRIES)
@@ -130,8 +135,7 @@ def _add_lost_rows(ray, items: list, out: str, output_format: str) -> dict:
     """An error row for every file with no row (its actor died ACTOR_RETRIES + 1 times); {path: error or None}."""
     from ray.data import SaveMode
 
-    written = _read(ray, out, output_format).select_columns(["path", "error"]).take_all()
-    errors = {row["path"]: row["error"] for row in written}
+    errors = {row["path"]: row["error"] for row in _written(ray, out, output_format)}
     lost = [_error_row({**item, "error": f"{item['path']}: the Ray actor transcribing it died {ACTOR_RETRIES + 1} "
                                          "times (out of memory?)"}) for item in items if item["path"] not in errors]
     if lost:
@@ -158,8 +162,13 @@ def _write(dataset, out: str, output_format: str, mode) -> None:
     (dataset.write_parquet if output_format == "parquet" else dataset.write_json)(out, mode=mode)
 
 
-def _read(ray, out: str, output_format: str):
-    return ray.data.read_parquet(out) if output_format == "parquet" else ray.data.read_json(out)
+def _written(ray, out: str, output_format: str) -> list[dict]:
+    """The rows in `out`: none when every file was lost (Ray then writes nothing, not even the directory)."""
+    try:
+        dataset = ray.data.read_parquet(out) if output_format == "parquet" else ray.data.read_json(out)
+    except FileNotFoundError:
+        return []
+    return dataset.select_columns(["path", "error"]).take_all()
 
 
 def _items(inputs: list) -> list[dict]:
