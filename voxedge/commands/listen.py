@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from .common import engine_options, load_model, model_kwargs
+from .common import engine_options, language_options, load_model, option_fields
 
 
 def register(sub) -> None:
@@ -13,6 +13,7 @@ def register(sub) -> None:
                        description="Transcribe the microphone live: partial text is shown as it forms, "
                        "final text is printed line by line. Stop with Ctrl-C.")
     engine_options(p)
+    language_options(p)
     p.add_argument("--device", help="input device number or name substring (see --list-devices)")
     p.add_argument("--list-devices", action="store_true", help="list the sound devices and exit")
     p.add_argument("--json", action="store_true", help="print every event as a JSON line")
@@ -27,7 +28,7 @@ def run(args) -> int:
         print("\n".join(devices) if devices else "no input devices")
         return 0 if devices else 1
     model = load_model(args)
-    stream = model.stream(**model_kwargs(args))
+    stream = model.stream(**option_fields(args))
     device = int(args.device) if args.device and args.device.isdigit() else args.device
     live = sys.stdout.isatty() and not args.json
     with Microphone(device=device) as mic:

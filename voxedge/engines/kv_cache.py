@@ -62,6 +62,16 @@ class SlidingKVCache:
             self.length = self.keep
             self.compactions += 1
 
+    def copy_from(self, other: SlidingKVCache) -> None:
+        """Hold what `other` holds (a beam that continues another beam's text): its positions copied
+        into this cache's buffers, which keep their identity unless they are too small."""
+        if self.capacity < other.length:
+            self.length = 0
+            self._allocate(other.capacity)
+        for mine, theirs in zip(self.buffers, other.buffers):
+            mine[:, :, : other.length] = theirs[:, :, : other.length]
+        self.length = other.length
+
     def nbytes(self) -> int:
         return sum(b.nbytes for b in self.buffers)
 

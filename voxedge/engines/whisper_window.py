@@ -16,12 +16,13 @@ import numpy as np
 from ..tokenizer import TextAssembler
 from ..transcript import Word
 from ..words import WordAssembler
+from . import whisper_language
 from .whisper_decoding import WindowDecoder
+from .whisper_fallback import Decoding, decode_with_fallback, is_silent
 
 TIME_PRECISION = 0.02  # seconds per timestamp token
 FRAMES_PER_TIMESTAMP = 2  # mel frames (10 ms) per timestamp step
-NO_SPEECH_THRESHOLD = 0.6  # a window is silent when no-speech is this likely ...
-LOGPROB_THRESHOLD = -1.0  # ... and the decoded text this unlikely (openai/whisper's defaults)
+LIVE_DETECTION_SECONDS = 2.0  # live, an unknown language is fixed on the first window this long with speech
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,8 @@ class TimedSegment:
 class Hypothesis:
     segments: list  # [TimedSegment]
     seek: int  # mel frames of this window that are done: the next window starts there
+    temperature: float = 0.0  # the temperature its text was decoded at (the last one tried, if all failed)
+    silent: bool = False  # skipped by the no-speech rule
 
     @property
     def words(self) -> list:
@@ -47,11 +50,21 @@ class Hypothesis:
 
 
 class WindowTranscriber:
-    """Per-caller state (the decoder's cache) over a shared WhisperModel."""
+    """Per-caller state (the decoder's caches, the sampling generator, the language) over a shared
+    WhisperModel. `language` None on a multilingual model: each window detects its own until one
+    at least LIVE_DETECTION_SECONDS long has speech (no-speech below the threshold); that language
+    is then kept, and windows before it give no text (files detect beforehand and pass it)."""
 
-    def __init__(self, model, on_step=None):
+    def __init__(self, model, on_step=None, decoding: Decoding = Decoding(), language: str | None = None,
+                 task: str = "transcribe"):
+        whisper_language.check(model.config, language, task)
         self.model = model
         self.decoder = WindowDecoder(model, on_step)
+        self.decoding = decoding
+        self.rng = np.random.default_rng(decoding.seed)
+        self.language = language if model.config.languages else "en"
+        self.language_probability = None
+        self.task = task
         self.ts_begin = model.config.tokens.timestamp_begin
         self.frame_seconds = model.mel.hop_length / 16000
 
@@ -59,9 +72,15 @@ class WindowTranscriber:
         """`mel`: [n_mels, frames <= 3000], the window's content; `previous_tokens`: the text before it;
         `offset`: the window's start in seconds."""
         size = mel.shape[1]
-        decoded = self.decoder.decode(self.model.encode(mel), self.model.prompt(previous_tokens))
-        if decoded.no_speech_prob > NO_SPEECH_THRESHOLD and decoded.avg_logprob < LOGPROB_THRESHOLD:
-            return Hypothesis([], size)
+        cross = self.model.encode(mel)
+        if self.language is None and not self._detect(cross, size):
+            return Hypothesis([], size, silent=True)
+        start = whisper_language.start_sequence(self.model.config, self.language, self.task)
+        attempt = decode_with_fallback(self.decoder, cross, self.model.prompt(previous_tokens, start),
+                                       self.decoding, self.rng, self.model.tokens)
+        decoded = attempt.decoded
+        if is_silent(decoded, self.decoding):
+            return Hypothesis([], size, attempt.temperature, silent=True)
         pieces, last, done = split_segments(decoded.tokens, self.ts_begin)
         segments = []
         for start, end, tokens in pieces:
@@ -70,7 +89,16 @@ class WindowTranscriber:
             segment_start = offset + start * TIME_PRECISION
             segments.append(TimedSegment(segment_start, end_time, tokens, self.timed_words(segment_start, end_time, text)))
         # a window whose last segment ends at 0.00 would never advance: then it is done as a whole
-        return Hypothesis(segments, size if done or not last else last * FRAMES_PER_TIMESTAMP)
+        return Hypothesis(segments, size if done or not last else last * FRAMES_PER_TIMESTAMP, attempt.temperature)
+
+    def _detect(self, cross: dict, size: int) -> bool:
+        """Live: detect this window's language; keep it when the window is long enough and has speech."""
+        logits, no_speech = self.decoder.prefill(cross, [self.decoder.sot])
+        threshold = self.decoding.no_speech_threshold
+        if size * self.frame_seconds < LIVE_DETECTION_SECONDS or (threshold is not None and no_speech > threshold):
+            return False
+        self.language, self.language_probability = whisper_language.detect(logits, self.model.config.languages)
+        return True
 
     def timed_words(self, start: float, end: float, tokens: list) -> list[tuple[Word, list]]:
         """(word, its token ids) for a segment's text tokens, times spread evenly over [start, end] by
