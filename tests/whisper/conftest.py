@@ -19,3 +19,37 @@ def corpus(speech_dir):
     for i, text in enumerate(SENTENCES):
         items.append((f"espeak{i}", load_audio(synthesize(text, speech_dir / f"whisper_{i}.wav")), text))
     return items
+
+
+@pytest.fixture(scope="session")
+def prepared(tmp_path_factory):
+    """name -> bundle directory of a model by name (voxedge/catalog.py), built torch-free, once per
+    session, into a temporary $VOXEDGE_HOME."""
+    from voxedge import catalog
+
+    home = tmp_path_factory.mktemp("voxedge-home-prepared")
+    built = {}
+
+    def get(name: str):
+        if name not in built:
+            with pytest.MonkeyPatch.context() as env:
+                env.setenv("VOXEDGE_HOME", str(home))
+                built[name] = catalog.prepare(name, progress=False)
+        return built[name]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def base_ct2_dir(tmp_path_factory):
+    """whisper-base as faster-whisper reads it: the shipped parts concatenated into model.bin."""
+    from voxedge.catalog import BASE
+
+    folder, parts = BASE.locate()
+    out = tmp_path_factory.mktemp("whisper-base-ct2")
+    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+        (out / name).write_bytes((folder / name).read_bytes())
+    with open(out / "model.bin", "wb") as f:
+        for part in parts:
+            f.write(part.read_bytes())
+    return out
