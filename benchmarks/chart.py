@@ -12,6 +12,8 @@ def render(out: Path) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    if (out / "peers.json").is_file():
+        render_peers(out)
     results = {name: json.loads((out / f"{name}.json").read_text())
                for name in ("voxtral", "whisper", "tiny") if (out / f"{name}.json").is_file()}
     if not results:
@@ -66,3 +68,40 @@ def _whisper(ax, result) -> None:
     ax.set_ylabel("real-time factor (lower is faster)")
     ax.set_title(f"Whisper tiny.en, {result['audio_seconds']:.0f} s of audio")
     ax.legend(fontsize=7)
+
+
+def render_peers(out: Path) -> Path:
+    """benchmarks/results/peers.png: real-time factor per Whisper model and decoding, Voxtral ms per step."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    result = json.loads((out / "peers.json").read_text())
+    blocks = result["whisper"]
+    panels = len(blocks) + ("voxtral" in result)
+    fig, axes = plt.subplots(1, panels, figsize=(4.6 * panels, 4.2), squeeze=False)
+    colors = {"voxedge": "#4c72b0", "faster-whisper": "#55a868", "whisper.cpp": "#c44e52", "crispasr": "#8172b2"}
+    for ax, (name, block) in zip(axes[0], blocks.items()):
+        rows = {k: v for k, v in block["rows"].items() if "rtf" in v}
+        ax.barh(list(rows), [r["rtf"] for r in rows.values()], color=[colors[k.rsplit(" ", 1)[0]] for k in rows])
+        ax.invert_yaxis()
+        ax.set_xlabel("real-time factor (lower is faster)")
+        ax.set_title(f"Whisper {name}", fontsize=9)
+        ax.tick_params(labelsize=7)
+    if "voxtral" in result:
+        ax, rows = axes[0][-1], result["voxtral"]["rows"]
+        names = list(rows)
+        ax.barh([n + " decode" for n in names], [r["decoder_ms"] for r in rows.values()],
+                color=[colors[n.split()[0]] for n in names])
+        ax.barh([n + " encode" for n in names], [r["encoder_ms_per_step_by_batch"]["1"] for r in rows.values()],
+                color=[colors[n.split()[0]] for n in names], alpha=0.5)
+        ax.invert_yaxis()
+        ax.set_xlabel("ms per token / per 80 ms step (1 step per call)")
+        ax.set_title("Voxtral Realtime 4B, real size", fontsize=9)
+        ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    path = out / "peers.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -14,6 +14,8 @@ from export.layers import split_heads
 
 
 class ConcatKV:
+    tokens_dim = "frames"  # new positions per call: any (export/layers.py's schemes say so the same way)
+
     def __init__(self, head_dim: int):
         self.head_dim = head_dim
 

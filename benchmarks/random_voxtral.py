@@ -61,8 +61,10 @@ def shapes(size=REAL_SIZE) -> dict:
 
 
 class RandomCheckpoint:
-    def __init__(self, root: Path, size=REAL_SIZE, prefix: str = ""):
+    def __init__(self, root: Path, size=REAL_SIZE, prefix: str = "", scale: float = 0.02):
+        """`scale`: the weights' standard deviation (a tiny model needs a larger one to emit varied tokens)."""
         self.root, self.source, self.revision, self.prefix = Path(root), "random weights, real shapes", None, prefix
+        self.scale = scale
         self.config = hf_config(size)
         self._shapes = shapes(size)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -74,6 +76,10 @@ class RandomCheckpoint:
         scoped.__dict__.update(self.__dict__, prefix=self.prefix + prefix)
         return scoped
 
+    def tensors(self) -> dict[str, tuple]:
+        """Every tensor's full name and shape."""
+        return dict(self._shapes)
+
     def has(self, name: str) -> bool:
         return self.prefix + name in self._shapes
 
@@ -83,7 +89,7 @@ class RandomCheckpoint:
         if full.endswith("norm.weight"):
             return np.ones(shape, np.float32)
         rng = np.random.default_rng(zlib.crc32(full.encode()))
-        return rng.standard_normal(shape, dtype=np.float32) * np.float32(0.02)
+        return rng.standard_normal(shape, dtype=np.float32) * np.float32(self.scale)
 
     def optional(self, name: str):
         return self(name) if self.has(name) else None

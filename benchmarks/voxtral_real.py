@@ -110,7 +110,7 @@ def steady_steps(model, audio: np.ndarray, encoder_batch: int) -> dict:
     chunk = model.padding.first_chunk(6)
     stream.feed(audio[:chunk])  # the prefill
     enc, dec = stream.engine._encoder, stream.engine._decoder
-    for cache, length in ((enc.cache, model.config["encoder"]["window"] - 1), (dec.cache, CONTEXT)):
+    for cache, length in ((enc.cache, model.config.encoder.window - 1), (dec.cache, CONTEXT)):
         cache.reserve(length - cache.length)  # grow the buffers, then pretend they are that full
         cache.length = length
     walls, encs, decs = [], [], []
@@ -137,19 +137,19 @@ def concat_encoder_ms(bundle: Path, model) -> float:
 
     from .concat_kv import window_mask
 
-    cfg = model.config["encoder"]
+    cfg = model.config.encoder
     session = create_session(bundle / "audio_encoder_concat.onnx", RuntimeOptions())
-    keep = cfg["window"] - 1
-    past = [np.zeros((1, cfg["heads"], keep, cfg["head_dim"]), np.float32) for _ in range(2 * cfg["layers"])]
-    names = [f"past_{kind}.{i}" for i in range(cfg["layers"]) for kind in ("key", "value")]
+    keep = cfg.window - 1
+    past = [np.zeros((1, cfg.heads, keep, cfg.head_dim), np.float32) for _ in range(2 * cfg.layers)]
+    names = [f"past_{kind}.{i}" for i in range(cfg.layers) for kind in ("key", "value")]
     outputs = [o.name for o in session.get_outputs()]
-    conv1, conv2 = np.zeros((1, 128, 2), np.float32), np.zeros((1, cfg["hidden"], 1), np.float32)
+    conv1, conv2 = np.zeros((1, 128, 2), np.float32), np.zeros((1, cfg.hidden, 1), np.float32)
     mel = np.zeros((1, 128, 8), np.float32)
     times, position = [], 10_000
     for _ in range(STEPS):
         positions = np.arange(position, position + 4)
         feeds = {"mel": mel, "conv1_state": conv1, "conv2_state": conv2, "position_ids": positions[None],
-                 "attention_mask": window_mask(positions, np.arange(position - keep, position + 4), cfg["window"]),
+                 "attention_mask": window_mask(positions, np.arange(position - keep, position + 4), cfg.window),
                  **dict(zip(names, past))}
         start = time.perf_counter()
         result = dict(zip(outputs, session.run(None, feeds)))

@@ -56,21 +56,28 @@ def multilingual_corpus() -> list:
     return [(language, audio, text) for language, (audio, text) in zip(MULTILINGUAL, clips)]
 
 
+def cached_bundle(preset: str) -> Path:
+    """A tiny.en bundle built from the shipped weights (once, then kept in benchmarks/.cache)."""
+    from export.whisper.offline import main as build_offline
+
+    bundle = CACHE / f"whisper-tiny.en-{preset}"
+    if not (bundle / "manifest.json").exists():
+        assert build_offline([str(bundle), "--quant", preset, "--force"]) == 0
+    return bundle
+
+
 def run(repeats: int = 3) -> dict:
     from faster_whisper import WhisperModel as FasterWhisper
 
     import voxedge
-    from export.whisper.offline import main as build_offline, shipped_model_dir
+    from export.whisper.offline import shipped_model_dir
     from voxedge.options import FASTER_WHISPER_TEMPERATURES
 
     clips = corpus()
     threads = os.cpu_count()
     result = {"clips": len(clips), "audio_seconds": round(sum(len(a) for a, _ in clips) / 16000, 1), "threads": threads}
     for preset, compute_type in (("int8", "int8"), ("fp32", "float32")):
-        bundle = CACHE / f"whisper-tiny.en-{preset}"
-        if not (bundle / "manifest.json").exists():
-            assert build_offline([str(bundle), "--quant", preset, "--force"]) == 0
-        ours = voxedge.load(bundle, threads=threads)
+        ours = voxedge.load(cached_bundle(preset), threads=threads)
         theirs = FasterWhisper(str(shipped_model_dir()), device="cpu", compute_type=compute_type, cpu_threads=threads)
         result[preset] = side_by_side(ours, theirs, clips, repeats, beam_size=1, temperature=(0.0,))
         result[preset]["faster_whisper_defaults"] = side_by_side(

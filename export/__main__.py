@@ -15,6 +15,9 @@ from .stages import Stages, peak_rss_mb
 
 FAMILIES = {"voxtral_realtime": ".voxtral", "whisper": ".whisper"}  # relative to this package
 PRESETS_BY_FAMILY = {"voxtral_realtime": ("int4", "int8", "fp16", "fp32"), "whisper": ("int8", "fp32")}
+# --target npu: float weights, or int8 as standard QDQ (Whisper: export/npu_quantize.py); never the
+# com.microsoft MatMulNBits/DynamicQuantizeMatMul of the cpu target, which no NPU provider documents
+NPU_PRESETS = {"voxtral_realtime": ("fp16", "fp32"), "whisper": ("int8", "fp32")}
 
 
 def parse_args(argv):
@@ -36,34 +39,44 @@ def run(args) -> None:
     """Export as the parsed command line says (`python -m export` in a checkout, `voxedge export` once
     installed); ExportError says why it cannot."""
     stages = Stages()
+    args.quant = args.quant or default_preset(args.target)
     ckpt = open_checkpoint(args.model, args.revision)
-    family = check_preset(ckpt, args.quant)
+    family = check_preset(ckpt, args.quant, args.target)
     sample = _read_sample(args.sample_audio)
     prepare_out(args.out, args.force)
     start = time.perf_counter()
-    manifest = export(ckpt, args.out, args.quant, stages, sample)
+    manifest = export(ckpt, args.out, args.quant, stages, sample, args.target)
     size = sum(entry["bytes"] for entry in manifest["files"].values()) / 1e6
     print(
-        f"export: wrote {args.out} ({family}, {args.quant}, {size:.1f} MB) in {time.perf_counter() - start:.0f} s, "
+        f"export: wrote {args.out} ({family}, {args.quant}, target {args.target}, {size:.1f} MB) in {time.perf_counter() - start:.0f} s, "
         f"peak RSS {peak_rss_mb():.0f} MB",
         file=sys.stderr,
     )
 
 
-def check_preset(ckpt, quant: str) -> str:
-    """The checkpoint's family, once it is known to come in preset `quant`."""
+def check_preset(ckpt, quant: str, target: str = "cpu") -> str:
+    """The checkpoint's family, once it is known to come in preset `quant` for `target`."""
     family = ckpt.config.get("model_type")
     if family not in FAMILIES:
         raise ExportError(f"{ckpt.source}: model type {family!r} is not supported (supported: {', '.join(FAMILIES)})")
-    if quant not in PRESETS_BY_FAMILY[family]:
-        raise ExportError(f"{family} bundles come in {', '.join(PRESETS_BY_FAMILY[family])}, not {quant}")
+    presets = presets_for(family, target)
+    if quant not in presets:
+        raise ExportError(f"{family} bundles for target {target} come in {', '.join(presets)}, not {quant}")
     return family
 
 
-def export(ckpt, out: Path, quant: str, stages, sample=None) -> dict:
+def default_preset(target: str) -> str:
+    return "int8" if target == "cpu" else "fp32"
+
+
+def presets_for(family: str, target: str) -> tuple[str, ...]:
+    return PRESETS_BY_FAMILY[family] if target == "cpu" else NPU_PRESETS[family]
+
+
+def export(ckpt, out: Path, quant: str, stages, sample=None, target: str = "cpu") -> dict:
     """Build and validate the bundle of `ckpt` in the existing directory `out`; returns its manifest."""
-    family = check_preset(ckpt, quant)
-    return importlib.import_module(FAMILIES[family], __package__).export(ckpt, out, quant, stages, sample)
+    family = check_preset(ckpt, quant, target)
+    return importlib.import_module(FAMILIES[family], __package__).export(ckpt, out, quant, stages, sample, target)
 
 
 def _read_sample(path):

@@ -20,8 +20,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("model", help="checkpoint directory (works offline), or a hub id such as "
                         "mistralai/Voxtral-Mini-4B-Realtime-2602 (needs network access)")
     parser.add_argument("--out", required=True, type=Path, help="bundle directory to create")
-    parser.add_argument("--quant", default="int8", choices=("int4", "int8", "fp16", "fp32"),
-                        help="weight precision preset (default: int8)")
+    parser.add_argument("--quant", choices=("int4", "int8", "fp16", "fp32"),
+                        help="weight precision preset (default: int8; fp32 with --target npu)")
+    parser.add_argument("--target", default="cpu", choices=("cpu", "npu"),
+                        help="cpu: graphs for CPUs and GPUs (onnxruntime's fused kernels, default); npu: fixed shapes "
+                        "and standard ops only, for NPUs (QNN, OpenVINO NPU; docs/hardware.md)")
     parser.add_argument("--revision", help="hub revision (branch, tag or commit) when MODEL is a hub id")
     parser.add_argument("--sample-audio", type=Path,
                         help="speech clip for the validation step (default: a built-in synthetic signal)")

@@ -38,6 +38,7 @@ class GraphBuilder:
         self.outputs: list = []
         self.initializers: list = []
         self.locations: dict[str, tuple[int, int]] = {}  # initializer -> (offset, bytes) in the data file
+        self.metadata: dict[str, str] = {}  # the model's metadata_props (what the runtime reads of a graph)
         self._count = 0
 
     def fresh(self, hint: str) -> str:
@@ -94,6 +95,8 @@ class GraphBuilder:
             producer_name="voxedge-export",
         )
         model.ir_version = 10
+        if self.metadata:
+            helper.set_model_props(model, self.metadata)
         onnx.save_model(model, self.path)
         if self.data_path.stat().st_size == 0:
             self.data_path.unlink()

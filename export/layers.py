@@ -6,6 +6,8 @@ numpy arrays in the checkpoint's [out, in] layout and are written in the request
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from .graph import FLOAT16, INT32, GraphBuilder
@@ -100,6 +102,8 @@ class SharedKV:
     in place at the current length; `window` keys, the current one included, are attended (-1: all).
     """
 
+    tokens_dim = "tokens"  # new positions per call: any
+
     def declare(self, g: GraphBuilder, layers: int, kv_heads: int, head_dim: int, elem) -> None:
         """The graph inputs/outputs this scheme needs."""
         g.input("seqlens_k", INT32, [1])
@@ -120,6 +124,55 @@ class SharedKV:
 
 
 SHARED_KV = SharedKV()
+
+
+class StaticKV:
+    """Fixed-capacity attention in standard ops, for NPUs (docs/hardware.md): each layer reads its past
+    K/V [1, kv_heads, capacity, head_dim] (a ring the runtime fills), attends to the past and the
+    `positions` new entries where `attention_mask` [1, 1, positions, capacity + positions] is 1, and
+    returns the new K/V [1, kv_heads, positions, head_dim] as `new_key.i` / `new_value.i` for the runtime
+    to write. The mask becomes an additive -100 (not -inf): exp(-100) is zero for softmax in any
+    precision, and the range stays small enough for 16-bit quantized activations. Grouped KV heads are
+    repeated with a Gather (4-D tensors only)."""
+
+    def __init__(self, capacity: int, positions: int = 1):
+        self.capacity, self.positions = capacity, positions
+        self.tokens_dim = positions  # new positions per call: fixed
+
+    def describe(self, g: GraphBuilder, sliced: dict, carried: dict | None = None) -> None:
+        """Tell the runtime how to run the graph (voxedge/engines/kv_cache.py): the inputs cut along their
+        position axis for longer calls (input -> axis) and the state outputs fed back (output -> input)."""
+        from voxedge.engines.kv_cache import STATIC_STEP_KEY
+
+        g.metadata[STATIC_STEP_KEY] = json.dumps({"positions": self.positions, "capacity": self.capacity,
+                                                  "sliced": sliced, "carried": carried or {}})
+
+    def declare(self, g: GraphBuilder, layers: int, kv_heads: int, head_dim: int, elem) -> None:
+        mask = g.input("attention_mask", elem, [1, 1, self.positions, self.capacity + self.positions])
+        self._bias = g.op("Mul", g.op("Sub", mask, g.const(1.0, _np_type(elem))), g.const(100.0, _np_type(elem)))
+        self._elem, self._head_dim = elem, head_dim
+        for i in range(layers):
+            for kind in ("key", "value"):
+                g.input(f"past_{kind}.{i}", elem, [1, kv_heads, self.capacity, head_dim])
+
+    def attend(self, g: GraphBuilder, q: str, k: str, v: str, layer: int, heads: int, kv_heads: int, window: int) -> str:
+        d, elem = self._head_dim, self._elem
+        new_k, new_v = split_heads(g, k, kv_heads, d), split_heads(g, v, kv_heads, d)
+        g.output(new_k, f"new_key.{layer}", elem, [1, kv_heads, self.positions, d])
+        g.output(new_v, f"new_value.{layer}", elem, [1, kv_heads, self.positions, d])
+        keys = g.op("Concat", f"past_key.{layer}", new_k, axis=2)
+        values = g.op("Concat", f"past_value.{layer}", new_v, axis=2)
+        if heads != kv_heads:
+            group = g.const(np.repeat(np.arange(kv_heads), heads // kv_heads), np.int64)
+            keys, values = g.op("Gather", keys, group, axis=1), g.op("Gather", values, group, axis=1)
+        scores = g.op("MatMul", split_heads(g, q, heads, d), g.op("Transpose", keys, perm=[0, 1, 3, 2]))
+        scores = g.op("Add", g.op("Mul", scores, g.const(d**-0.5, _np_type(elem))), self._bias)
+        out = g.op("MatMul", g.op("Softmax", scores, axis=-1), values)
+        return g.op("Reshape", g.op("Transpose", out, perm=[0, 2, 1, 3]), g.const([1, -1, heads * d], np.int64))
+
+
+def _np_type(elem) -> type:
+    return np.float16 if elem == FLOAT16 else np.float32
 
 
 def swiglu(g: GraphBuilder, x: str, name: str, weights, fmt: WeightFormat) -> str:

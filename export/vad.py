@@ -35,14 +35,18 @@ def find_silero_vad() -> tuple[Path, str] | None:
     return (path, f"{DISTRIBUTION} {dist.version}") if path.is_file() else None
 
 
-def copy_vad(out: Path) -> dict | None:
+MISSING = (f"no Silero VAD found ({DISTRIBUTION} is not installed or lacks {ASSET}); the bundle is written "
+           "without voice activity detection. `pip install faster-whisper==1.2.1` (part of the export extra) and "
+           "export again to include it.")
+
+
+def copy_vad(out: Path, stream=sys.stderr) -> dict | None:
     """Copy the Silero VAD graph into bundle directory `out` and return the manifest's `model.vad`
-    entry; None (after saying so on stderr) when it cannot be found."""
+    entry; None (after saying so on `stream`, unless it is None) when it cannot be found."""
     found = find_silero_vad()
     if found is None:
-        print(f"export: warning: no Silero VAD found ({DISTRIBUTION} is not installed or lacks {ASSET}); "
-              "the bundle is written without voice activity detection. `pip install faster-whisper==1.2.1` "
-              "(part of the export extra) and export again to include it.", file=sys.stderr, flush=True)
+        if stream is not None:
+            print(f"export: warning: {MISSING}", file=stream, flush=True)
         return None
     path, source = found
     shutil.copyfile(path, out / BUNDLE_FILE)

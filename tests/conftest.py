@@ -32,6 +32,39 @@ def synthesize(text: str, path, voice: str = "en-us", speed: int = 160) -> str:
     return str(path)
 
 
+# Pieces of text for tokenizer comparisons: words with accents, CJK, emoji (with joiners and flags),
+# digits, punctuation, contractions; runs of characters from many scripts; every kind of white space.
+_WORDS = ["the", "Siobhan", "Kubernetes", "naïve", "café", "Köln", "Grüße", "東京", "日本語", "한국어", "Ελληνικά",
+          "Москва", "العربية", "हिन्दी", "🎙️", "👩\u200d💻", "🇫🇷", "3.14", "1,000", "42", "don't", "I'll", "we've",
+          "O'Brien", "McDonald's", "HTTPServer", "e-mail", "C++", "—", "...", "?!", "«ok»", "ﬁ", "Ａ"]
+_RANGES = [(0x21, 0x7E), (0xA0, 0x24F), (0x300, 0x36F), (0x370, 0x3FF), (0x400, 0x4FF), (0x590, 0x6FF),
+           (0x900, 0x97F), (0x1100, 0x11FF), (0x2000, 0x206F), (0x3000, 0x30FF), (0x4E00, 0x9FFF),
+           (0xAC00, 0xD7A3), (0xFF00, 0xFFEF), (0x1F300, 0x1FAFF), (0x0, 0x1F)]
+_SPACES = [" ", "  ", "\t", "\n", "\r\n", "\u00a0", "\u3000", "\u2009", "\x0b", "\x0c", "\x1c", "\u0085", "\u2028"]
+
+
+def sample_texts(n: int, seed: int = 0) -> list[str]:
+    """`n` seeded strings for tokenizer comparisons. Only characters assigned in Python's Unicode
+    version: a character assigned later may belong to different classes in the regex tables of the
+    libraries compared (docs/keyterms.md)."""
+    import unicodedata
+
+    rng = np.random.default_rng(seed)
+
+    def run_of_characters():
+        low, high = _RANGES[int(rng.integers(len(_RANGES)))]
+        chars = (chr(int(c)) for c in rng.integers(low, high + 1, int(rng.integers(1, 6))))
+        return "".join(c for c in chars if unicodedata.category(c) != "Cn")
+
+    makers = [lambda: str(rng.choice(_WORDS)), run_of_characters, lambda: str(rng.choice(_SPACES)),
+              lambda: str(rng.integers(0, 10 ** int(rng.integers(1, 9))))]
+    texts = []
+    for _ in range(n):
+        parts = [makers[int(rng.integers(len(makers)))]() for _ in range(int(rng.integers(1, 9)))]
+        texts.append(("" if rng.random() < 0.5 else " ").join(parts))
+    return texts
+
+
 @pytest.fixture(scope="session")
 def speech_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("speech")

@@ -15,7 +15,7 @@ from tests.conftest import asset
 from voxedge import catalog
 from benchmarks.corpus import BECKETT
 from benchmarks.wer import corpus_wer
-from voxedge.bundle import MANIFEST, open_bundle
+from voxedge.bundle import MANIFEST, manifest_checksum, open_bundle
 from voxedge.errors import BundleError, DependencyError
 
 TINY = "whisper-tiny.en"
@@ -72,8 +72,10 @@ def test_the_cache_is_voxedge_home_else_the_platform_cache(monkeypatch, tmp_path
 def test_the_catalog_has_the_promised_names():
     assert set(catalog.CATALOG) == {
         "whisper-tiny.en", "whisper-tiny.en-fp32", "whisper-base", "whisper-base-fp32",
+        "whisper-tiny.en-npu", "whisper-base-npu",
         *(f"voxtral-mini-4b-realtime-{q}" for q in ("int4", "int8", "fp16", "fp32"))}
     assert catalog.CATALOG[TINY].quant == catalog.CATALOG["whisper-base"].quant == "int8"
+    assert {e.target for e in catalog.CATALOG.values() if e.name.endswith("-npu")} == {"npu"}
 
 
 # -- names and paths ------------------------------------------------------------------------------------
@@ -290,3 +292,15 @@ def test_a_voxtral_name_is_prepared_from_a_local_checkpoint(tiny_checkpoint, whi
     assert catalog.prepare(name, checkpoint=str(tiny_checkpoint), progress=False) == home / name
     assert voxedge.load(name).family == "voxtral_realtime"
     assert json.loads((home / name / MANIFEST).read_text())["quantization"] == "int8"
+
+
+def test_a_bundle_built_by_another_voxedge_is_rebuilt_on_first_use(prepared_home, monkeypatch, tmp_path, capfd):
+    home = shutil.copytree(prepared_home, tmp_path / "cache")
+    monkeypatch.setenv("VOXEDGE_HOME", str(home))
+    manifest = json.loads((home / TINY / MANIFEST).read_text())
+    manifest["exporter"]["version"] = "0.0.1"
+    manifest["checksum"] = manifest_checksum(manifest)
+    (home / TINY / MANIFEST).write_text(json.dumps(manifest))
+    model = voxedge.load(TINY)
+    assert "rebuilding whisper-tiny.en (whisper-tiny.en was built by voxedge 0.0.1" in capfd.readouterr().err
+    assert model.bundle.manifest["exporter"]["version"] == voxedge.__version__

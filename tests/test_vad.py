@@ -47,7 +47,7 @@ OPTION_SETS = [  # faster-whisper's defaults, live-style settings, overlong-spee
 def minimal_bundle(root, with_vad=True):
     """A bundle holding only the VAD, written by the exporter's own functions."""
     root.mkdir()
-    entry = copy_vad(root) if with_vad else None
+    entry = copy_vad(root, sys.stderr) if with_vad else None
     write_manifest(root, "whisper", {"checkpoint": "test"}, "fp32", {}, {"vad": entry})
     return root
 

@@ -7,7 +7,8 @@ change. The rest is the partial. Once the buffer is long, it is cut at the end o
 that is already committed, so memory and work per step stay bounded on endless streams.
 
 `hypothesize` returns an object with `words` ([(Word, token ids)], times in seconds of engine audio)
-and `segment_ends` (seconds); this module knows nothing else about the model.
+and `segment_ends` (seconds), and has `set_keyterms(terms)`; this module knows nothing else about the
+model.
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ class LocalAgreement:
 
     # -- EngineStream ---------------------------------------------------------------------------
 
+    def set_keyterms(self, terms) -> None:
+        self.hypothesize.set_keyterms(terms)
+
     def process(self, samples: np.ndarray) -> Update:
         """Decode at every `step` samples of audio exactly, however the audio was chunked, so the
         output does not depend on the feed size."""
@@ -64,7 +68,15 @@ class LocalAgreement:
         return Update(committed, [w for w, _ in self._pending])
 
     def finish(self) -> Update:
-        return Update(self._update(final=True) if len(self._buffer) else [])
+        """Commit everything still open; audio fed after this starts a new buffer (the committed text
+        stays the prompt)."""
+        committed = self._update(final=True) if len(self._buffer) else []
+        for _, tokens in self._in_buffer:
+            self._history.extend(tokens)
+        self._in_buffer, self._pending = [], []
+        self._buffer_start += len(self._buffer)
+        self._buffer, self._since_decode = np.zeros(0, np.float32), 0
+        return Update(committed)
 
     # -- LocalAgreement -------------------------------------------------------------------------
 

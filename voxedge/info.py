@@ -18,6 +18,7 @@ def describe(bundle: Bundle, verified: bool, name: str | None = None) -> dict:
         "family": bundle.family,
         "languages": _languages(bundle.family, cfg),
         "quantization": manifest.get("quantization"),
+        "target": cfg.get("target", "cpu"),  # npu: fixed shapes, standard ops (docs/hardware.md)
         "graphs": {name: {k: v for k, v in g.items() if k != "file"} | {"file": g["file"]}
                    for name, g in manifest["graphs"].items()},
         "source": source,
@@ -51,7 +52,7 @@ def _text(s: dict) -> str:
         lines.append("languages     " + ("en (English-only model)" if codes == ["en"] else f"{len(codes)}: "
                      + ", ".join(codes[:SHOWN_LANGUAGES]) + (", ..." if len(codes) > SHOWN_LANGUAGES else "")))
     lines += [
-        f"quantization  {s['quantization']}",
+        f"quantization  {s['quantization']}" + (f", target {s['target']}" if s["target"] != "cpu" else ""),
         f"source        {s['source'].get('checkpoint')}" + (f" @ {s['source']['revision']}" if s["source"].get("revision") else "")
         + (f", weights from {s['source']['weights']}" if s["source"].get("weights") else ""),
         f"size          {s['size_bytes'] / 1e6:.1f} MB in {len(s['files'])} files, sha256 {s['hashes']}",
@@ -73,3 +74,19 @@ def _validation(v: dict) -> str:
     return ((f"token agreement with transformers {agreement:.1%}" if agreement is not None else "see validation.json")
             + (f", max |logit delta| {v['max_abs_logit_delta_before_divergence']:.2e}"
                if "max_abs_logit_delta_before_divergence" in v else ""))
+
+
+
+def describe_placement(bundle: Bundle, runtime) -> dict:
+    """Where every graph's nodes run on `runtime`'s providers: {"providers": [...], "placement": {graph:
+    {provider: {"nodes", "ops"}}}, "text": one line per graph}."""
+    from .runtime import graph_placements
+
+    placement = graph_placements(bundle, runtime)
+    lines = [f"providers     {', '.join(runtime.providers)}" + (" (strict)" if runtime.strict else "")]
+    for graph, providers in placement.items():
+        total = sum(p["nodes"] for p in providers.values()) or 1
+        shares = "; ".join(f"{name} {p['nodes']} nodes ({p['nodes'] / total:.0%})"
+                           for name, p in sorted(providers.items(), key=lambda item: -item[1]["nodes"]))
+        lines.append(f"placement     {graph}: {shares or 'not recorded by this onnxruntime'}")
+    return {"providers": list(runtime.providers), "placement": placement, "text": "\n".join(lines)}

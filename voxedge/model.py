@@ -16,16 +16,18 @@ ENGINES = {
 }
 
 
-def load(bundle=None, *, providers=("cpu",), threads: int | None = None, verify: bool = True):
+def load(bundle=None, *, providers=("cpu",), threads: int | None = None, verify: bool = True,
+         provider_options=None, strict: bool = False):
     """Load a bundle directory or a model name (voxedge/catalog.py; default: $VOXEDGE_BUNDLE) and return its model.
 
     `providers` lists onnxruntime execution providers in priority order ("cuda", "coreml", "qnn",
-    "openvino", "directml" or full names); unavailable ones fall back to CPU with a warning.
+    "openvino", "directml" or full names), with their options as `provider_options` ({"qnn":
+    {"soc_model": "60"}}) or in the command line's spelling ("qnn:soc_model=60,cpu"); unavailable ones
+    fall back to CPU with a warning, or fail with `strict` (RuntimeOptions, docs/hardware.md).
     `verify=False` skips hashing the files (their sizes are still checked).
     """
-    if isinstance(providers, str):
-        providers = providers.split(",")
-    runtime = RuntimeOptions(tuple(providers), threads)
+    runtime = RuntimeOptions(providers if isinstance(providers, str) else tuple(providers), threads,
+                             provider_options or (), strict)
     opened = open_bundle(locate(bundle), verify=verify)
     target = ENGINES.get(opened.family)
     if target is None:

@@ -11,6 +11,7 @@ raises `UnsupportedError` naming it.
 from __future__ import annotations
 
 import dataclasses
+import math
 import numbers
 import os
 from dataclasses import dataclass, field
@@ -18,25 +19,129 @@ from dataclasses import dataclass, field
 from .errors import OptionError, UnsupportedError
 
 
+# Short names users may type; anything else is passed to onnxruntime as written.
+PROVIDER_ALIASES = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+    "trt-rtx": "NvTensorRTRTXExecutionProvider",
+    "coreml": "CoreMLExecutionProvider",
+    "qnn": "QNNExecutionProvider",
+    "openvino": "OpenVINOExecutionProvider",
+    "directml": "DmlExecutionProvider",
+    "dml": "DmlExecutionProvider",
+    "webgpu": "WebGpuExecutionProvider",
+}
+
+
+def provider_name(name: str) -> str:
+    """The onnxruntime name of a provider typed as a short name or in full."""
+    return PROVIDER_ALIASES.get(name.strip().lower(), name.strip())
+
+
 @dataclass(frozen=True)
 class RuntimeOptions:
-    """How graphs run. `providers` in priority order; CPU is always the last resort."""
+    """How graphs run (docs/hardware.md).
+
+    `providers`: execution providers in priority order, CPU always the last resort; short names
+    ("qnn") or onnxruntime's ("QNNExecutionProvider"), each optionally with its options, spelled as on
+    the command line: "qnn:soc_model=60,htp_performance_mode=burst,openvino:device_type=NPU" (a
+    `key=value` without a provider continues the one before). `provider_options` gives the same as
+    {provider: {key: value}}. The key `device` (cpu, gpu or npu) is voxedge's: it picks which of a
+    plugin provider's devices to use. `strict`: fail instead of running any node on the CPU provider
+    when an accelerator was asked for. `session_config`: onnxruntime session config entries, e.g.
+    {"ep.context_enable": "1"} to save compiled QNN context binaries. Stored normalized: full names,
+    options as sorted pairs.
+    """
 
     providers: tuple[str, ...] = ("cpu",)
     threads: int | None = None  # intra-op threads; None = one per core
+    provider_options: tuple = ()  # ((full name, ((key, value), ...)), ...) once normalized
+    strict: bool = False
+    session_config: tuple = ()  # ((key, value), ...) once normalized
 
     def __post_init__(self):
         _check_int(self, "threads", 1, 4 * (os.cpu_count() or 1), optional=True)
-        if not all(isinstance(p, str) and p.strip() for p in self.providers):
+        config = self.session_config.items() if isinstance(self.session_config, dict) else self.session_config
+        try:
+            object.__setattr__(self, "session_config", tuple(sorted((str(k), _option_value(v)) for k, v in config)))
+        except (TypeError, ValueError):
+            raise OptionError(f"session_config must map onnxruntime config keys to values, got "
+                              f"{self.session_config!r:.200}") from None
+        if not isinstance(self.strict, bool):
+            raise OptionError(f"strict must be True or False, got {self.strict!r}")
+        entries = self.providers.split(",") if isinstance(self.providers, str) else self.providers
+        if isinstance(entries, (bytes, dict)) or not all(isinstance(p, str) and p.strip() for p in entries):
             raise OptionError(f"providers must be names such as 'cpu' or 'cuda', got {self.providers!r}")
+        names, options = _parse_providers(entries)
+        given = self.provider_options
+        if isinstance(given, dict):
+            given = given.items()
+        try:
+            for name, values in given:
+                values = values.items() if isinstance(values, dict) else values
+                options.setdefault(provider_name(name), {}).update((str(k), _option_value(v)) for k, v in values)
+        except (TypeError, ValueError, AttributeError):
+            raise OptionError("provider_options must map provider names to {option: value} dicts, got "
+                              f"{self.provider_options!r:.200}") from None
+        object.__setattr__(self, "providers", tuple(names))
+        object.__setattr__(self, "provider_options", tuple(sorted((n, tuple(sorted(o.items()))) for n, o in options.items())))
+
+    def options_for(self, provider: str) -> dict[str, str]:
+        """The options given for one provider (by any of its names)."""
+        full = provider_name(provider)
+        return next((dict(o) for name, o in self.provider_options if name == full), {})
+
+
+def _parse_providers(entries) -> tuple[list[str], dict]:
+    """["qnn:soc_model=60", "htp_performance_mode=burst", "cpu"] -> (names, {name: {key: value}})."""
+    names, options, current = [], {}, None
+    for entry in (e.strip() for e in entries):
+        colon, equals = entry.find(":"), entry.find("=")
+        if equals != -1 and (colon == -1 or equals < colon):  # "key=value": belongs to the provider before
+            if current is None:
+                raise OptionError(f"provider option {entry!r} comes before any provider name; write e.g. qnn:{entry}")
+            pairs = [entry]
+        else:
+            current, _, rest = entry.partition(":")
+            current = provider_name(current)
+            if not current:
+                raise OptionError(f"provider entry {entry!r} has no provider name")
+            if current not in names:
+                names.append(current)
+            pairs = [rest] if rest else []
+        for pair in pairs:
+            key, sep, value = pair.partition("=")
+            if not sep or not key.strip():
+                raise OptionError(f"provider option {pair!r} must be written key=value")
+            options.setdefault(current, {})[key.strip()] = value.strip()
+    return names, options
+
+
+def _option_value(value) -> str:
+    """onnxruntime takes every provider option as a string."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if not isinstance(value, (str, numbers.Number)):
+        raise ValueError(value)
+    return str(value)
 
 
 @dataclass(frozen=True)
 class Keyterm:
-    """A word or phrase the transcript should get right, and how hard to push for it (logit units)."""
+    """A word or phrase the transcript should get right, and how hard to push for it (logit units per
+    token; 4 measured best on Whisper, docs/keyterms.md)."""
 
     text: str
-    weight: float = 2.0
+    weight: float = 4.0
+
+    def __post_init__(self):
+        if not isinstance(self.text, str) or not self.text.strip():
+            raise OptionError(f"a keyterm is a non-empty string, got {self.text!r}")
+        if isinstance(self.weight, bool) or not isinstance(self.weight, numbers.Real) or not math.isfinite(self.weight):
+            raise OptionError(f"a keyterm's weight is a finite number, got {self.weight!r}")
+        object.__setattr__(self, "text", self.text.strip())
+        object.__setattr__(self, "weight", float(self.weight))
 
 
 @dataclass(frozen=True)
@@ -81,8 +186,10 @@ class _Common:
         if self.language is not None and not isinstance(self.language, str):
             raise OptionError(f"language must be a language code such as 'en', or None to detect; got {self.language!r}")
         _check_int(self, "delay_ms", 0, 10_000, optional=True)
+        if isinstance(self.keyterms, str) or not isinstance(self.keyterms, (list, tuple, set, frozenset)):
+            raise OptionError(f"keyterms must be a list of strings or voxedge.Keyterm records, got {self.keyterms!r}")
         terms = tuple(Keyterm(t) if isinstance(t, str) else t for t in self.keyterms)
-        if not all(isinstance(t, Keyterm) and t.text.strip() for t in terms):
+        if not all(isinstance(t, Keyterm) for t in terms):
             raise OptionError("keyterms must be non-empty strings or voxedge.Keyterm records")
         object.__setattr__(self, "keyterms", terms)
 
@@ -102,6 +209,7 @@ class TranscribeOptions(_Common):
     compression_ratio_threshold: float | None = 2.4  # text whose zlib ratio is above this failed (repetitive)
     log_prob_threshold: float | None = -1.0  # text whose average log-probability is below this failed
     no_speech_threshold: float | None = 0.6  # a failed window with no-speech above this is silence: skipped
+    keyterm_route: str = "boost"  # Whisper: "boost" (in the decode loop), "prompt" (as hotwords) or "both"
     initial_prompt: str | tuple[int, ...] | None = None  # text (or token ids) before the first window
     condition_on_previous_text: bool = True  # each window is prompted with the text before it
     prompt_reset_on_temperature: float = 0.5  # a window decoded hotter than this is not a prompt
@@ -115,6 +223,8 @@ class TranscribeOptions(_Common):
         _check_int(self, "beam_size", 1, 64)
         _check_int(self, "best_of", 1, 64)
         _check_int(self, "seed", 0, 2**63 - 1)
+        if self.keyterm_route not in ("boost", "prompt", "both"):
+            raise OptionError(f"keyterm_route must be 'boost', 'prompt' or 'both', not {self.keyterm_route!r}")
         temperature = self.temperature
         if isinstance(temperature, numbers.Real) and not isinstance(temperature, bool):
             temperature = (temperature,)

@@ -11,8 +11,9 @@ import dataclasses
 
 import numpy as np
 
-from .audio import SAMPLE_RATE
+from .audio import SAMPLE_RATE, AudioSource
 from .transcript import Segment
+from .vad import VadGate
 
 
 class SpeechChunks:
@@ -29,6 +30,31 @@ class SpeechChunks:
             previous_end = end
             self._ends.append(end - silent)
             self._silence_before.append(silent / SAMPLE_RATE)
+
+    @classmethod
+    def find(cls, vad, source: AudioSource, options) -> SpeechChunks:
+        """The speech chunks of a whole source, read block by block (memory stays bounded)."""
+        gate = VadGate(vad, options)
+        events = [event for block in source.blocks() for event in gate.feed(block)] + gate.close()
+        return cls([(start, end) for (_, start), (_, end) in zip(events[::2], events[1::2])])
+
+    def only_speech(self, source: AudioSource) -> AudioSource:
+        """`source` with everything outside the chunks cut out, read block by block."""
+        def read():
+            position, chunks = 0, iter(self.chunks)
+            chunk = next(chunks, None)
+            for block in source.blocks():
+                end = position + len(block)
+                while chunk is not None and chunk[0] < end:
+                    lo, hi = max(chunk[0], position), min(chunk[1], end)
+                    if hi > lo:
+                        yield block[lo - position : hi - position]
+                    if chunk[1] > end:
+                        break
+                    chunk = next(chunks, None)
+                position = end
+
+        return AudioSource(source.name, self.speech_samples / SAMPLE_RATE, read)
 
     @property
     def speech_samples(self) -> int:

@@ -26,10 +26,12 @@ from .transcript import Event, Word
 @dataclass
 class Update:
     """What an engine call produced, in engine time: words that became final (never to change) and
-    the words still open, which replace the previous partial ones."""
+    the words still open, which replace the previous partial ones; `utterance_end` when the call
+    closed an utterance (voxedge/gating.py: at each end of speech)."""
 
     final: list[Word] = field(default_factory=list)
     partial: list[Word] = field(default_factory=list)
+    utterance_end: bool = False
 
 
 class EngineStream(Protocol):
@@ -42,13 +44,18 @@ class EngineStream(Protocol):
 
     def finish(self) -> Update: ...
 
+    def set_keyterms(self, terms) -> None:
+        """Decode with these keyterms (Keyterm records) from now on."""
+
 
 @dataclass
 class StreamStats:
-    samples_in: int = 0  # 16 kHz samples handed to the engine
+    samples_in: int = 0  # 16 kHz samples received (after resampling)
     samples_dropped: int = 0  # 16 kHz samples lost before reaching us (ring-buffer overflow), never silently
+    samples_skipped: int = 0  # received samples the VAD called silence: not decoded, still on the clock
     steps: int = 0
     resets: int = 0
+    utterances: int = 0
 
 
 class AudioClock:
@@ -66,21 +73,32 @@ class AudioClock:
         total = (self._breaks[-1][1] if self._breaks else self._shift) + n
         self._breaks.append((at_sample, total))
 
-    def seconds(self, engine_sample: float) -> float:
-        """Audio time of an engine sample index; queries must be (nearly) non-decreasing."""
+    def samples(self, engine_sample: float) -> float:
+        """The audio sample index of an engine sample index; queries must be (nearly) non-decreasing."""
         while self._breaks and self._breaks[0][0] <= engine_sample:
             self._shift = self._breaks.popleft()[1]
-        return (engine_sample + self._shift) / SAMPLE_RATE
+        return engine_sample + self._shift
+
+    def seconds(self, engine_sample: float) -> float:
+        return self.samples(engine_sample) / SAMPLE_RATE
 
 
 class Stream:
-    """Push audio with `feed`, get `Event`s back; `close` flushes what the model still holds."""
+    """Push audio with `feed`, get `Event`s back; `close` flushes what the model still holds.
 
-    def __init__(self, engine: EngineStream):
+    Events: "partial" (the open words, replaced by the next partial), "final" (words that never change)
+    and "utterance" (an utterance closed: its whole text, start and end). Utterances close at each end of
+    speech when the engine is gated by VAD (voxedge/gating.py), else after `endpoint` seconds without a
+    new word and nothing open, and at `close()`.
+    """
+
+    def __init__(self, engine: EngineStream, endpoint: float = 0.8):
         self.engine = engine
+        self.endpoint = endpoint
         self.stats = StreamStats()
         self.clock = AudioClock()
         self.closed = False
+        self._utterance: list[Word] = []  # final words of the utterance in progress
         self._rate: int | None = None
         self._resampler: StreamResampler | None = None
         self._dropped_in = 0  # input-rate samples dropped so far (converted to 16 kHz cumulatively)
@@ -106,9 +124,9 @@ class Stream:
                 samples = to_mono(validate(fix_int16_scale(to_float32(block), "fed audio", self._int16_warned)),
                                   channels_first=channels_first)
                 samples = self._resample(samples, sample_rate)
+                self.stats.samples_in += samples.size
                 if samples.size:
                     events = self._events(self.engine.process(samples))
-                self.stats.samples_in += samples.size
             return self._tag_drops(events, dropped)
 
     def close(self) -> list[Event]:
@@ -119,6 +137,14 @@ class Stream:
                 self._held = self._flush()
             held, self._held = self._held, []
             return held
+
+    def set_keyterms(self, terms) -> None:
+        """Change the keyterms of this live stream (strings or `voxedge.Keyterm`s; [] for none): the
+        decoding from now on uses them, e.g. between utterances."""
+        from .keyterms import as_keyterms
+
+        with self._exclusive():
+            self.engine.set_keyterms(as_keyterms(terms))
 
     def run(self, source):
         """Feed every block from `source` (arrays, or a `Microphone`'s blocks) and yield events; closes
@@ -153,27 +179,37 @@ class Stream:
         tail = self._resampler.process(np.zeros(0, np.float32), last=True) if self._resampler else None
         events = []
         if tail is not None and tail.size:
-            events = self._events(self.engine.process(tail))
             self.stats.samples_in += tail.size
+            events = self._events(self.engine.process(tail))
         return events + self._events(self.engine.finish(), final=True)
 
     def _events(self, update: Update, final: bool = False) -> list[Event]:
-        """Engine words -> audio-time events: one "final" for the words that closed, and a "partial"
-        whenever the open words changed."""
+        """Engine words -> audio-time events: one "final" for the words that closed, a "partial"
+        whenever the open words changed, an "utterance" when one closed."""
         self.stats.steps, self.stats.resets = self.engine.steps, self.engine.resets
+        self.stats.samples_skipped = getattr(self.engine, "skipped", 0)
         events = []
         if update.final:
             words = tuple(self._on_clock(w) for w in update.final)
-            events.append(Event("final", "".join(w.text for w in words), words[0].start, words[-1].end, words))
+            events.append(_event("final", words))
+            self._utterance += words
         partial = () if final else tuple(self._on_clock(w) for w in update.partial)
         if partial != self._partial:
             self._partial = partial
             if partial:
-                events.append(Event("partial", "".join(w.text for w in partial), partial[0].start, partial[-1].end,
-                                    partial))
+                events.append(_event("partial", partial))
+        if self._utterance and (final or update.utterance_end or self._silent_since_last_word()):
+            self.stats.utterances += 1
+            events.append(_event("utterance", tuple(self._utterance)))
+            self._utterance = []
         return events
 
+    def _silent_since_last_word(self) -> bool:
+        """Endpointing without VAD: nothing open, and `endpoint` seconds of audio since the last word."""
+        return not self._partial and self.clock.seconds(self.stats.samples_in) - self._utterance[-1].end >= self.endpoint
+
     def _on_clock(self, word: Word) -> Word:
+        """Engine time -> audio time (they differ once audio was dropped before the engine)."""
         return Word(self.clock.seconds(word.start * SAMPLE_RATE), self.clock.seconds(word.end * SAMPLE_RATE), word.text)
 
     def _resample(self, samples: np.ndarray, rate: int) -> np.ndarray:
@@ -191,13 +227,16 @@ class Stream:
         before = self._dropped_in * SAMPLE_RATE // rate
         self._dropped_in += n
         dropped = self._dropped_in * SAMPLE_RATE // rate - before
+        first = not self.stats.samples_dropped
         self.stats.samples_dropped += dropped
         self.clock.add_gap(self.stats.samples_in, dropped)
-        warnings.warn(
-            f"{n / rate:.2f} s of audio were dropped before transcription: the engine is slower than real time "
-            "on this machine (see `voxedge bench --device`)",
-            stacklevel=4,
-        )
+        if first:  # once per stream: every drop is counted in the events and in stats
+            warnings.warn(
+                f"{n / rate:.2f} s of audio were dropped before transcription: the engine is slower than real time "
+                "on this machine (see `voxedge bench --device`); further drops are counted in the events' "
+                "dropped_samples and in stream.stats",
+                stacklevel=4,
+            )
         return dropped
 
     def _tag_drops(self, events: list[Event], dropped: int) -> list[Event]:
@@ -210,3 +249,7 @@ class Stream:
         first = events[0]
         return [Event(first.kind, first.text, first.start, first.end, first.words, dropped)] + events[1:]
 
+
+
+def _event(kind: str, words: tuple[Word, ...]) -> Event:
+    return Event(kind, "".join(w.text for w in words), words[0].start, words[-1].end, words)

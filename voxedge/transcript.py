@@ -31,7 +31,7 @@ class Event:
     `dropped_samples` counts audio lost to ring-buffer overflow since the previous event (0 normally).
     """
 
-    kind: str  # "partial" or "final"
+    kind: str  # "partial", "final" or "utterance"
     text: str
     start: float
     end: float
@@ -47,6 +47,7 @@ class TranscriptionInfo:
     language: str | None  # the language transcribed: given, detected, or the model's only one
     language_probability: float | None  # the detector's probability; None when it did not run
     model: str  # the bundle's name (or directory) and family
+    duration_after_vad: float | None = None  # seconds of speech transcribed, with `vad_filter`
 
 
 class Transcription:

@@ -14,15 +14,16 @@ from ..mel import slaney_mel_filters
 from ..quantize import PRESETS, check_shapes
 from ..validation import check, compare
 from ..vad import copy_vad
-from . import reference, validate
+from . import npu_graphs, reference, validate
 from .delay import SUPPORTED_DELAYS_MS, ada_scales
 from .graphs import SHARED_KV, build_decoder, build_encoder
-from .tokenizer import read_tekken
+from .tokenizer import read_tekken, text_encoder
 
 FAMILY = "voxtral_realtime"
 
 
-def export(ckpt: Checkpoint, out: Path, preset: str, stage, sample_audio: np.ndarray | None = None) -> dict:
+def export(ckpt: Checkpoint, out: Path, preset: str, stage, sample_audio: np.ndarray | None = None,
+           target: str = "cpu") -> dict:
     """Build the bundle in `out` and validate it; returns the manifest. `stage(label)` is a context
     manager for progress reporting and `stage.bar(items, label)` wraps long loops."""
     text = ckpt.config["text_config"]
@@ -39,7 +40,7 @@ def export(ckpt: Checkpoint, out: Path, preset: str, stage, sample_audio: np.nda
         del model
         gc.collect()
 
-    write_bundle(ckpt, out, preset, stage)
+    write_bundle(ckpt, out, preset, stage, target=target)
     with stage("validation against transformers"):
         report = compare(expected, validate.run_bundle(out, clip, delay_ms), special["eos"])
         report.update(delay_ms=delay_ms, clip_seconds=len(clip) / 16000,
@@ -50,26 +51,33 @@ def export(ckpt: Checkpoint, out: Path, preset: str, stage, sample_audio: np.nda
     return manifest
 
 
-def write_bundle(ckpt, out: Path, preset: str, stage, kv=SHARED_KV) -> dict:
+def write_bundle(ckpt, out: Path, preset: str, stage, kv=SHARED_KV, target: str = "cpu") -> dict:
     """Graphs, tables and manifest, without validation (the benchmarks call this on random weights).
-    `kv` is the attention/KV-cache scheme of the graphs (the benchmarks compare schemes)."""
+    `kv` is the encoder's attention/KV-cache scheme (the benchmarks compare schemes); `target` "npu"
+    builds the fixed-shape graphs of export/voxtral/npu_graphs.py instead."""
     cfg = ckpt.config
     _check(cfg, preset)
     text, audio = cfg["text_config"], cfg["audio_config"]
     formats = PRESETS[preset]
     table, special, tekken_audio = read_tekken(ckpt.file("tekken.json"), text["vocab_size"])
     delay_ms = int(tekken_audio.get("transcription_delay_ms", 480))
+    npu = target == "npu"
     with stage("audio encoder graph"):
-        build_encoder(out / "audio_encoder_step.onnx", ckpt, cfg, formats["encoder"], formats["adapter"], stage.bar,
-                      kv).save()
+        if npu:
+            npu_graphs.build_encoder(out / "audio_encoder_step.onnx", ckpt, cfg, formats["encoder"], formats["adapter"],
+                                     stage.bar).save()
+        else:
+            build_encoder(out / "audio_encoder_step.onnx", ckpt, cfg, formats["encoder"], formats["adapter"], stage.bar,
+                          kv).save()
     with stage("decoder graph"):
-        decoder = build_decoder(out / "decoder_step.onnx", ckpt, cfg, formats["decoder"], formats["lm_head"], stage.bar)
+        decoder = (npu_graphs.build_decoder if npu else build_decoder)(
+            out / "decoder_step.onnx", ckpt, cfg, formats["decoder"], formats["lm_head"], stage.bar)
         decoder.save()
     with stage("tables"):
         np.save(out / "mel_filters.npy", slaney_mel_filters(audio["num_mel_bins"]))
         np.save(out / "ada_scales.npy", ada_scales(ckpt, SUPPORTED_DELAYS_MS, text["hidden_size"], text["num_hidden_layers"]))
         np.savez(out / "tokenizer.npz", **table.arrays())
-        vad = copy_vad(out)
+        vad = copy_vad(out, stage.stream)
 
     graphs = {
         "audio_encoder_step": {"file": "audio_encoder_step.onnx", "quantization": formats["encoder"].label,
@@ -79,6 +87,8 @@ def write_bundle(ckpt, out: Path, preset: str, stage, kv=SHARED_KV) -> dict:
     }
     model_cfg = _model_config(cfg, tekken_audio, special, delay_ms, formats, decoder.locations, preset)
     model_cfg["vad"] = vad
+    model_cfg["text_encoder"] = text_encoder(ckpt.file("tekken.json"))
+    model_cfg["target"] = target  # which accelerators the graphs are made for (docs/hardware.md)
     source = {"checkpoint": ckpt.source, "revision": ckpt.revision, "model_type": cfg["model_type"]}
     return write_manifest(out, FAMILY, source, preset, graphs, model_cfg)
 

@@ -56,10 +56,11 @@ def build_encoder(path, ckpt, config: dict, fmt: WeightFormat, adapter_fmt: Weig
     n_mels, hidden, layers = cfg["num_mel_bins"], cfg["hidden_size"], cfg["num_hidden_layers"]
     elem = FLOAT16 if fmt.dtype == "float16" else FLOAT
     g = GraphBuilder("audio_encoder_step", path)
-    mel = g.input("mel", elem, [1, n_mels, "mel_frames"])
+    frames = kv.tokens_dim if isinstance(kv.tokens_dim, int) else None  # conv positions per call, when fixed
+    mel = g.input("mel", elem, [1, n_mels, 2 * frames if frames else "mel_frames"])
     state1 = g.input("conv1_state", elem, [1, n_mels, 2])
     state2 = g.input("conv2_state", elem, [1, hidden, 1])
-    positions = g.input("position_ids", INT64, [1, "frames"])
+    positions = g.input("position_ids", INT64, [1, frames or "frames"])
     kv.declare(g, layers, cfg["num_attention_heads"], cfg["head_dim"], elem)
 
     # Causal convs: the states are the left context (2 mel frames, 1 conv1 frame) the chunk needs.
@@ -83,7 +84,8 @@ def build_encoder(path, ckpt, config: dict, fmt: WeightFormat, adapter_fmt: Weig
     a = ckpt.scope("multi_modal_projector.")
     y = linear(g, stacked, "adapter.linear_1", a("linear_1.weight"), None, adapter_fmt)
     y = linear(g, g.op("Gelu", y), "adapter.linear_2", a("linear_2.weight"), None, adapter_fmt)
-    g.output(y, "audio_embeds", elem, [1, "tokens", config["text_config"]["hidden_size"]])
+    tokens = frames // config["downsample_factor"] if frames else "tokens"
+    g.output(y, "audio_embeds", elem, [1, tokens, config["text_config"]["hidden_size"]])
     return g
 
 
@@ -93,7 +95,8 @@ def _conv_gelu(g, x, w, name, stride, dtype) -> str:
     return g.op("Gelu", conv)
 
 
-def build_decoder(path, ckpt, config: dict, fmt: WeightFormat, head_fmt: WeightFormat, progress=None) -> GraphBuilder:
+def build_decoder(path, ckpt, config: dict, fmt: WeightFormat, head_fmt: WeightFormat, progress=None,
+                  kv=SHARED_KV) -> GraphBuilder:
     """decoder_step: the causal LM over inputs_embeds (token + audio embedding), last-position logits.
 
     ada_scale [layers, hidden] is 1 + ada_rms_norm(t_cond(delay)) per layer, precomputed per delay at
@@ -104,14 +107,14 @@ def build_decoder(path, ckpt, config: dict, fmt: WeightFormat, head_fmt: WeightF
     hidden, layers = cfg["hidden_size"], cfg["num_hidden_layers"]
     elem = FLOAT16 if fmt.dtype == "float16" else FLOAT
     g = GraphBuilder("decoder_step", path)
-    h = g.input("inputs_embeds", elem, [1, "tokens", hidden])
-    positions = g.input("position_ids", INT64, [1, "tokens"])
+    h = g.input("inputs_embeds", elem, [1, kv.tokens_dim, hidden])
+    positions = g.input("position_ids", INT64, [1, kv.tokens_dim])
     ada_scale = g.input("ada_scale", elem, [layers, hidden])
-    SHARED_KV.declare(g, layers, cfg["num_key_value_heads"], cfg["head_dim"], elem)
+    kv.declare(g, layers, cfg["num_key_value_heads"], cfg["head_dim"], elem)
 
     cos, sin = rope_tables(g, positions, inv_freq(cfg), fmt.dtype)
     for i in each(range(layers), progress, "decoder layers"):
-        h = _attention_block(g, h, w, cfg, i, fmt, cos, sin, "input_layernorm", SHARED_KV)
+        h = _attention_block(g, h, w, cfg, i, fmt, cos, sin, "input_layernorm", kv)
         x = rms_norm(g, h, f"layers.{i}.post_attention_layernorm", w(f"layers.{i}.post_attention_layernorm.weight"),
                      cfg["rms_norm_eps"], fmt.dtype)
         x = g.op("Mul", x, g.op("Gather", ada_scale, g.const(i, np.int64), axis=0))

@@ -1,4 +1,5 @@
-"""Tekken (tekken.json) -> the runtime's byte table and special token ids, without mistral_common."""
+"""Tekken (tekken.json) -> the runtime's byte table, special token ids and what encoding text needs
+(voxedge/bpe.py), without mistral_common."""
 
 from __future__ import annotations
 
@@ -31,3 +32,10 @@ def read_tekken(path, vocab_size: int) -> tuple[TokenTable, dict, dict]:
     if "audio" not in tekken:
         raise ExportError(f"{path}: no audio section; this is not a Voxtral Realtime tokenizer")
     return TokenTable.from_pieces(pieces, special), ids, tekken["audio"]
+
+
+def text_encoder(path) -> dict:
+    """The manifest's `text_encoder` entry: tiktoken's rank BPE with the file's pre-tokenizer pattern.
+    A token's rank is its id (id = special count + rank), so the byte table is all it needs."""
+    tekken = json.loads(Path(path).read_text(encoding="utf-8"))
+    return {"algorithm": "ranks", "pattern": tekken["config"]["pattern"]}

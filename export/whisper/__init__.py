@@ -13,13 +13,16 @@ from ..mel import slaney_mel_filters
 from ..quantize import PRESETS, check_shapes
 from ..validation import check, compare
 from ..vad import copy_vad
-from .graphs import N_FRAMES, build_decoder, build_encoder
-from .tokenizer import read_tokenizer
+from . import graphs, npu_graphs
+from .graphs import N_FRAMES
+from .tokenizer import read_encoding, read_tokenizer
 
 FAMILY = "whisper"
+BUILDERS = {"cpu": graphs, "npu": npu_graphs}  # --target: the module with build_encoder and build_decoder
 
 
-def export(ckpt: Checkpoint, out: Path, preset: str, stage, sample_audio: np.ndarray | None = None) -> dict:
+def export(ckpt: Checkpoint, out: Path, preset: str, stage, sample_audio: np.ndarray | None = None,
+           target: str = "cpu") -> dict:
     """Build the bundle in `out` and validate it against transformers; returns the manifest."""
     from . import reference  # torch and transformers: only here, write_bundle needs neither
 
@@ -27,7 +30,7 @@ def export(ckpt: Checkpoint, out: Path, preset: str, stage, sample_audio: np.nda
     clip = _validation_clip(sample_audio)
     with stage("reference run (transformers)"):
         features, expected_tokens, expected_logits = reference.generate(ckpt.root, clip)
-    manifest = write_bundle(ckpt, out, preset, stage, generation)
+    manifest = write_bundle(ckpt, out, preset, stage, generation, target)
     with stage("validation against transformers"):
         report = compare((expected_tokens, expected_logits), _run_bundle(out, features), manifest["model"]["tokens"]["eot"])
         report.update(reference=f"transformers {reference.version()}: greedy generate() in float32 on the same features",
@@ -38,30 +41,39 @@ def export(ckpt: Checkpoint, out: Path, preset: str, stage, sample_audio: np.nda
     return manifest
 
 
-def write_bundle(ckpt: Checkpoint, out: Path, preset: str, stage, generation: dict) -> dict:
+def write_bundle(ckpt: Checkpoint, out: Path, preset: str, stage, generation: dict, target: str = "cpu") -> dict:
     """Graphs, tables and manifest, without validation (needs numpy and onnx only). `generation` is the
-    checkpoint's generation config: suppression lists, initial timestamp limit, alignment heads."""
+    checkpoint's generation config: suppression lists, initial timestamp limit, alignment heads.
+    `target`: "cpu" (the default graphs) or "npu" (fixed shapes, standard ops: export/whisper/npu_graphs.py)."""
     cfg = ckpt.config
+    if target == "npu" and preset == "int8":
+        return npu_graphs.write_quantized(ckpt, out, stage, generation, write_bundle)
+    builders = BUILDERS[target]
     check_shapes(preset, {"decoder": cfg["d_model"] // cfg["decoder_attention_heads"]}, cfg["d_model"])
     formats = PRESETS[preset]
     table, special, languages = read_tokenizer(ckpt.file("tokenizer.json"), cfg["vocab_size"])
+    pattern, merges = read_encoding(ckpt.file("tokenizer.json"))
     with stage("encoder graph"):
-        build_encoder(out / "encoder.onnx", ckpt, cfg, formats["decoder"], stage.bar).save()
+        builders.build_encoder(out / "encoder.onnx", ckpt, cfg, formats["encoder"], stage.bar).save()
     with stage("decoder graph"):
-        decoder = build_decoder(out / "decoder_step.onnx", ckpt, cfg, formats["decoder"], formats["lm_head"], stage.bar)
+        decoder = builders.build_decoder(out / "decoder_step.onnx", ckpt, cfg, formats["decoder"], formats["lm_head"],
+                                         stage.bar)
         decoder.save()
     with stage("tables"):
         np.save(out / "mel_filters.npy", slaney_mel_filters(cfg["num_mel_bins"]))
         np.savez(out / "tokenizer.npz", **table.arrays())
-        vad = copy_vad(out)
+        vad = copy_vad(out, stage.stream)
+        np.save(out / "tokenizer_merges.npy", merges)
 
     graphs = {
-        "encoder": {"file": "encoder.onnx", "quantization": formats["decoder"].label},
+        "encoder": {"file": "encoder.onnx", "quantization": formats["encoder"].label},
         "decoder_step": {"file": "decoder_step.onnx", "quantization": formats["decoder"].label,
                          "lm_head_quantization": formats["lm_head"].label},
     }
     model_cfg = _model_config(cfg, generation, special, languages, formats, decoder.locations)
     model_cfg["vad"] = vad
+    model_cfg["text_encoder"] = {"algorithm": "merges", "pattern": pattern, "merges": "tokenizer_merges.npy"}
+    model_cfg["target"] = target  # which accelerators the graphs are made for (docs/hardware.md)
     source = {"checkpoint": ckpt.source, "revision": ckpt.revision, "model_type": cfg["model_type"]}
     if ckpt.weights:
         source["weights"] = ckpt.weights

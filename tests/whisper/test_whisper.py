@@ -82,7 +82,7 @@ def test_committed_words_come_once_and_in_order(models, corpus):
     finals = []
     for start in range(0, len(audio), 3200):
         for event in stream.feed(audio[start : start + 3200]):
-            assert event.kind in ("partial", "final")
+            assert event.kind in ("partial", "final", "utterance")
             finals += [w for w in event.words] if event.kind == "final" else []
     finals += [w for e in stream.close() for w in e.words]
     starts = [w.start for w in finals]
@@ -138,3 +138,46 @@ def test_long_file_memory_is_flat(whisper_bundles, tmp_path):
         growth[minutes] = float(done.stdout)
     print(f"peak RSS growth while transcribing: {growth} MB")
     assert growth[20] < growth[2] + 40
+
+
+@pytest.fixture(scope="module")
+def silence_and_speech(corpus):
+    """20 s of digital silence, beckett.wav, 15 s of silence, an espeak sentence, 5 s of silence."""
+    parts = [np.zeros(20 * 16000, np.float32), corpus[1][1], np.zeros(15 * 16000, np.float32), corpus[8][1],
+             np.zeros(5 * 16000, np.float32)]
+    starts = np.cumsum([0] + [len(p) for p in parts])[:-1] / 16000
+    return np.concatenate(parts), (starts[1], starts[3]), corpus[1][2] + " " + corpus[8][2]
+
+
+def test_vad_filter_gives_faster_whispers_segments(models, ct2_dir, silence_and_speech):
+    audio, (first, _), text = silence_and_speech
+    ours = list(models["fp32"].transcribe(audio, sample_rate=16000, vad_filter=True))
+    theirs, _ = FasterWhisper(str(ct2_dir), device="cpu", compute_type="float32").transcribe(
+        audio, beam_size=1, temperature=0.0, vad_filter=True)
+    theirs = list(theirs)
+    assert [normalize(s.text) for s in ours] == [normalize(s.text) for s in theirs]
+    np.testing.assert_allclose([(s.start, s.end) for s in ours], [(s.start, s.end) for s in theirs], atol=0.021)
+    assert abs(ours[0].start - first) < 0.5  # the first subtitle starts with the speech, not at 0:00
+    assert corpus_wer([text], ["".join(s.text for s in ours)]) < 0.15
+
+
+def test_live_vad_utterances_follow_the_speech(models, silence_and_speech):
+    audio, starts, text = silence_and_speech
+    stream = models["int8"].stream(vad=True)
+    events = [e for i in range(0, len(audio), 3200) for e in stream.feed(audio[i : i + 3200])] + stream.close()
+    utterances = [e for e in events if e.kind == "utterance"]
+    assert len(utterances) >= 2 and all(e.text.strip() for e in utterances)
+    with_vad = corpus_wer([text], [" ".join(e.text for e in utterances)])
+    without_vad = corpus_wer([text], [stream_text(models["int8"], audio, 3200)])
+    print(f"live WER on speech between long silences: {with_vad:.3f} with VAD, {without_vad:.3f} without")
+    assert with_vad < 0.2 and with_vad <= without_vad
+    # utterances start where the speech starts, and nothing comes from the silence between
+    assert abs(utterances[0].start - starts[0]) < 0.5
+    assert any(abs(u.start - starts[1]) < 0.5 for u in utterances)
+    assert all(w.start >= starts[0] - 0.3 for u in utterances for w in u.words)
+    assert stream.stats.samples_skipped > 30 * 16000
+
+
+def test_silence_gives_no_utterance(models):
+    stream = models["int8"].stream(vad=True)
+    assert [e for e in stream.feed(np.zeros(16000 * 20, np.float32)) + stream.close()] == []

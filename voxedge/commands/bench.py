@@ -8,11 +8,15 @@ from pathlib import Path
 def register(sub) -> None:
     p = sub.add_parser("bench", help="measure speed on this machine",
                        description="Benchmarks: real-size Voxtral step cost against the memory-bandwidth floor, "
-                       "the tiny-model path against transformers, Whisper against faster-whisper, and a "
-                       "plain-words verdict on what this device can run live (docs/performance.md).")
+                       "the tiny-model path against transformers, Whisper against faster-whisper, live cost and "
+                       "what VAD saves, the server under load, voxedge side by side with faster-whisper, "
+                       "whisper.cpp and CrispASR on the same weights, and a plain-words verdict on what this "
+                       "device can run live (docs/performance.md).")
     p.add_argument("suites", nargs="*", metavar="SUITE",
                    help="voxtral (real-size graphs, random weights), tiny (vs transformers), whisper "
-                   "(vs faster-whisper), all; default: the device verdict only")
+                   "(vs faster-whisper), live (live vs file, VAD), serve (voxedge serve with 1, 4 and 8 live "
+                   "clients, and a soak), peers (vs faster-whisper, whisper.cpp, CrispASR; about an hour and a "
+                   "19 GB cache, so not part of all), all; default: the device verdict only")
     p.add_argument("--device", action="store_true", help="measure this machine and say what it can run live")
     p.add_argument("--json", action="store_true", help="print the figures as JSON on stdout")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results"),

@@ -5,15 +5,20 @@ from __future__ import annotations
 import json
 import sys
 
-from .common import engine_options, language_options, load_model, option_fields
+from .common import engine_options, language_options, load_model, model_kwargs
 
 
 def register(sub) -> None:
     p = sub.add_parser("listen", help="live transcription from a microphone",
-                       description="Transcribe the microphone live: partial text is shown as it forms, "
-                       "final text is printed line by line. Stop with Ctrl-C.")
+                       description="Transcribe the microphone live, one line per utterance: on a terminal the "
+                       "line being spoken is redrawn as it forms. Stop with Ctrl-C.")
     engine_options(p)
     language_options(p)
+    p.add_argument("--vad", action="store_true",
+                   help="decode only what Silero VAD calls speech; an utterance ends with each pause "
+                   "(otherwise after --endpoint-ms without a new word)")
+    p.add_argument("--endpoint-ms", type=int, default=800,
+                   help="silence that ends an utterance, in ms (default 800)")
     p.add_argument("--device", help="input device number or name substring (see --list-devices)")
     p.add_argument("--list-devices", action="store_true", help="list the sound devices and exit")
     p.add_argument("--json", action="store_true", help="print every event as a JSON line")
@@ -28,17 +33,18 @@ def run(args) -> int:
         print("\n".join(devices) if devices else "no input devices")
         return 0 if devices else 1
     model = load_model(args)
-    stream = model.stream(**option_fields(args))
+    stream = model.stream(**model_kwargs(args), vad=args.vad, endpoint_ms=args.endpoint_ms,
+                          **({"vad_options": _live_vad(args.endpoint_ms)} if args.vad else {}))
     device = int(args.device) if args.device and args.device.isdigit() else args.device
-    live = sys.stdout.isatty() and not args.json
+    show = Display(json_lines=args.json, redraw=sys.stdout.isatty() and not args.json)
     with Microphone(device=device) as mic:
         print("voxedge: listening (Ctrl-C to stop)", file=sys.stderr)
         try:
             for event in stream.run(mic):
-                show(event, args.json, live)
+                show(event)
         except KeyboardInterrupt:
             for event in stream.close():
-                show(event, args.json, live)
+                show(event)
     if stream.stats.samples_dropped:
         print(f"voxedge: warning: {stream.stats.samples_dropped / 16000:.1f} s of audio were dropped because "
               "transcription was slower than real time", file=sys.stderr)
@@ -48,11 +54,29 @@ def run(args) -> int:
     return 0
 
 
-def show(event, as_json: bool, live: bool) -> None:
-    if as_json:
-        print(json.dumps({"kind": event.kind, "text": event.text, "start": round(event.start, 3),
-                          "end": round(event.end, 3), "dropped_samples": event.dropped_samples}), flush=True)
-    elif event.kind == "final":
-        print(("\r\033[K" if live else "") + event.text.strip(), flush=True)
-    elif live:
-        print("\r\033[K" + event.text.strip(), end="", flush=True)
+def _live_vad(endpoint_ms: int):
+    from ..options import VadOptions
+
+    return VadOptions(min_silence_duration_ms=endpoint_ms, speech_pad_ms=min(200, endpoint_ms // 2))
+
+
+class Display:
+    """Events on stdout: every event as a JSON line, or one line per utterance (on a terminal, the
+    utterance in progress is redrawn as its words come)."""
+
+    def __init__(self, json_lines: bool, redraw: bool):
+        self.json_lines, self.redraw = json_lines, redraw
+        self._final = ""  # final text of the utterance in progress
+
+    def __call__(self, event) -> None:
+        if self.json_lines:
+            print(json.dumps({"kind": event.kind, "text": event.text, "start": round(event.start, 3),
+                              "end": round(event.end, 3), "dropped_samples": event.dropped_samples}), flush=True)
+        elif event.kind == "utterance":
+            self._final = ""
+            print(("\r\033[K" if self.redraw else "") + event.text.strip(), flush=True)
+        elif self.redraw:
+            if event.kind == "final":
+                self._final += event.text
+            line = self._final + (event.text if event.kind == "partial" else "")
+            print("\r\033[K" + line.strip(), end="", flush=True)

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import VoxedgeError
-from .common import engine_options, language_options, load_model, option_fields
+from .common import engine_options, language_options, load_model, model_kwargs
 
 FORMATS = ("txt", "srt", "vtt", "json")
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au", ".caf", ".w64"}
@@ -33,6 +33,9 @@ def register(sub) -> None:
     p.add_argument("--format", choices=FORMATS, default="txt",
                    help="txt (default), srt or vtt subtitles, or json: one object per file and line "
                    '{"text", "language", "language_probability", "duration", "segments": [...]}')
+    p.add_argument("--vad", action="store_true",
+                   help="transcribe only what Silero VAD calls speech (faster-whisper's vad_filter); times stay "
+                   "those of the whole file")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--output", type=Path, metavar="FILE", help="write the result to FILE (one input only)")
     out.add_argument("--output-dir", type=Path, metavar="DIR", help="write NAME.<format> for each input there")
@@ -134,7 +137,7 @@ def transcribe_one(model, name: str, source, args, target: Path | None, header: 
     from ..writers import writer
     from .output import AtomicFile, Progress, stdout
 
-    result = model.transcribe(source, **option_fields(args))
+    result = model.transcribe(source, **model_kwargs(args), vad_filter=args.vad)
     out = writer(args.format)
     sink = AtomicFile(target) if target else stdout()
     progress = Progress(name, result.info.duration)

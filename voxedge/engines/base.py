@@ -16,11 +16,16 @@ audio opened (and refused) at call time, and the `Stream` wrapper that maps time
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+
 from ..audio import SAMPLE_RATE, open_audio
 from ..errors import BundleError
 from ..features import LogMelSpectrogram
+from ..gating import SpeechOnly
 from ..options import StreamOptions, TranscribeOptions, build
 from ..runtime import create_session
+from ..speech_chunks import SpeechChunks
 from ..stream import Stream
 from ..tokenizer import TokenTable
 from ..transcript import Transcription, TranscriptionInfo
@@ -28,6 +33,9 @@ from ..words import SegmentBuilder
 from .embedding import EmbeddingTable
 
 FILE_CHUNK = SAMPLE_RATE  # files are streamed a second at a time, so segments come out as decided
+# options every family supports: the stream wrapper and the VAD do the work
+COMMON_STREAM_FIELDS = frozenset({"vad", "vad_options", "endpoint_ms"})
+COMMON_TRANSCRIBE_FIELDS = frozenset({"vad_filter", "vad_options"})
 
 
 class Model:
@@ -69,21 +77,56 @@ class Model:
 
     # -- public ---------------------------------------------------------------------------------
 
+    @functools.cached_property
+    def text_encoder(self):
+        """Text -> token ids, from the bundle's tables (voxedge/bpe.py); built on first use."""
+        from ..bpe import BytePairEncoder
+
+        return BytePairEncoder.from_bundle(self.bundle, self.tokens)
+
+    def keyterm_processor(self, terms):
+        """The logits processor boosting `terms` (Keyterm records) in this family's decoder, or None."""
+        if not terms:
+            return None
+        from ..keyterms import KeytermBoost
+
+        return KeytermBoost.for_family(self.family, dataclasses.asdict(self.config.tokens), terms,
+                                       self.text_encoder.encode)
+
+    @functools.cached_property
+    def vad(self):
+        """The bundle's Silero VAD (voxedge/vad.py); UnsupportedError when it has none."""
+        from ..vad import SileroVad
+
+        return SileroVad.from_bundle(self.bundle)
+
     def transcribe(self, audio, options: TranscribeOptions | None = None, *, sample_rate: int | None = None,
                    **fields) -> Transcription:
         """Segments of a file, an array (give its `sample_rate`) or PCM bytes, yielded as they are
-        decided. Options: a TranscribeOptions record and/or its fields as keywords."""
-        options = build(TranscribeOptions, options, fields, self.transcribe_fields, self.family)
+        decided. Options: a TranscribeOptions record and/or its fields as keywords. With `vad_filter`
+        only the speech Silero VAD finds is transcribed, and times are mapped back (faster-whisper's)."""
+        options = build(TranscribeOptions, options, fields, self.transcribe_fields | COMMON_TRANSCRIBE_FIELDS,
+                        self.family)
         source = open_audio(audio, sample_rate)
-        language, probability = self._language(source, options)
-        info = TranscriptionInfo(source.duration, language, probability, self.name)
-        return Transcription(self._segments(source, options, info), info)
+        chunks = SpeechChunks.find(self.vad, source, options.vad_options) if options.vad_filter else None
+        speech = chunks.only_speech(source) if chunks else source
+        language, probability = self._language(speech, options) if speech.duration else (options.language, None)
+        info = TranscriptionInfo(source.duration, language, probability, self.name,
+                                 speech.duration if chunks else None)
+        segments = self._segments(speech, options, info) if speech.duration else iter(())
+        return Transcription((chunks.restore(s) for s in segments) if chunks else segments, info)
 
     def stream(self, options: StreamOptions | None = None, *, on_step=None, **fields) -> Stream:
         """A live stream. `on_step` (for tests and tools) sees every engine step; its arguments are
-        the family's (docs/architecture.md)."""
-        options = build(StreamOptions, options, fields, self.stream_fields, self.family)
-        return Stream(self._stream_engine(options, on_step))
+        the family's (docs/architecture.md). With `vad`, silence is not decoded and each end of speech
+        closes an utterance."""
+        options = build(StreamOptions, options, fields, self.stream_fields | COMMON_STREAM_FIELDS, self.family)
+        engine = self._stream_engine(options, on_step)
+        if options.vad:
+            from ..vad import VadGate
+
+            engine = SpeechOnly(engine, VadGate(self.vad, options.vad_options))
+        return Stream(engine, endpoint=options.endpoint_ms / 1000)
 
     # -- what a family implements ------------------------------------------------------------------
 

@@ -28,14 +28,14 @@ ENCODER_OUTPUTS = ["audio_embeds", "conv1_state_out", "conv2_state_out"]
 class VoxtralRealtimeModel(Model):
     family = "voxtral_realtime"
     config_type = VoxtralConfig
-    stream_fields = frozenset({"delay_ms", "encoder_batch"})
-    transcribe_fields = frozenset({"delay_ms", "encoder_batch"})
+    stream_fields = frozenset({"delay_ms", "encoder_batch", "keyterms"})
+    transcribe_fields = frozenset({"delay_ms", "encoder_batch", "keyterms"})
 
     def _open(self) -> None:
         cfg = self.config
+        # the KV outputs (present_* or, in npu bundles, new_*) are checked by CachedGraph
         self.encoder = self.session("audio_encoder_step", ["mel", "conv1_state", "conv2_state", "position_ids",
-                                                           *kv_names(cfg.encoder.layers, "past")],
-                                    [*ENCODER_OUTPUTS, *kv_names(cfg.encoder.layers, "present")])
+                                                           *kv_names(cfg.encoder.layers, "past")], ENCODER_OUTPUTS)
         self.decoder = self.session("decoder_step", ["inputs_embeds", "position_ids", "ada_scale",
                                                      *kv_names(cfg.decoder.layers, "past")], ["logits"])
         self.conv_shapes = {i.name: tuple(i.shape) for i in self.encoder.get_inputs() if i.name.startswith("conv")}
@@ -56,20 +56,24 @@ class VoxtralRealtimeModel(Model):
         return delay_ms // cfg.ms_per_token
 
     def _stream_engine(self, options: StreamOptions, on_step) -> VoxtralSession:
-        return VoxtralSession(self, self.delay_tokens(options.delay_ms), options.encoder_batch, on_step)
+        return VoxtralSession(self, self.delay_tokens(options.delay_ms), options.encoder_batch, on_step,
+                              self.keyterm_processor(options.keyterms))
 
     def _segments(self, source, options, info):
-        stream = StreamOptions(delay_ms=options.delay_ms, encoder_batch=options.encoder_batch)
+        stream = StreamOptions(delay_ms=options.delay_ms, encoder_batch=options.encoder_batch, keyterms=options.keyterms)
         return stream_segments(Stream(self._stream_engine(stream, None)), source)
 
 
 class VoxtralSession:
     """One stream's state: caches, front end, clocks and pending text. Implements EngineStream.
 
-    `on_step(token, logits, start_s, end_s)` sees every decoder step, times in engine seconds.
+    `on_step(token, logits, start_s, end_s)` sees every decoder step (the model's own logits), times in
+    engine seconds. A keyterm `processor` (voxedge/keyterms.py) adds its bonuses before the argmax; it
+    never touches the timing tokens, and a match that breaks is simply left behind (emitted text cannot
+    be taken back here).
     """
 
-    def __init__(self, model: VoxtralRealtimeModel, n_d: int, encoder_batch: int, on_step):
+    def __init__(self, model: VoxtralRealtimeModel, n_d: int, encoder_batch: int, on_step, processor=None):
         cfg = model.config
         self.model, self.cfg, self.n_d = model, cfg, n_d
         self.ada_scale = model.ada_scales[n_d * cfg.ms_per_token]
@@ -77,6 +81,7 @@ class VoxtralSession:
         self.prompt = np.array([tokens.bos] + [tokens.streaming_pad] * (cfg.left_pad_tokens + n_d))
         self.encoder_batch = encoder_batch
         self.on_step = on_step
+        self.processor = processor
         self.steps = self.resets = 0
         enc_step = cfg.mel_frames_per_token // 2 * max(len(self.prompt), encoder_batch)
         self._encoder = CachedGraph(model.encoder, SlidingKVCache.of(cfg.encoder, enc_step, cfg.kv_dtype), ENCODER_OUTPUTS)
@@ -103,10 +108,15 @@ class VoxtralSession:
         self._fed = 0  # real samples given to this session
         self._history = np.zeros(0, np.float32)  # recent samples, for a restart after end-of-sequence
         self._history_start = 0  # session sample index of _history[0]
+        self._finished = False  # finish() ran: the next audio starts a new session
+        self._keyterm_state = self.processor.start() if self.processor else None
 
     # -- EngineStream ---------------------------------------------------------------------------
 
     def process(self, samples: np.ndarray) -> Update:
+        if self._finished:
+            self._start_session(self._origin + self._fed)
+            self._text = TextAssembler(self.model.tokens)
         words: list = []
         # A token's worth at a time: at most one token of audio waits unconsumed beyond the model's own
         # lookahead, which bounds the history kept for restarts whatever size the caller feeds.
@@ -117,7 +127,8 @@ class VoxtralSession:
 
     def finish(self) -> Update:
         """Append the flush pad and step until the audio is used up (the last 80 ms position is not
-        consumed, as in transformers' offline generate), or until end-of-sequence."""
+        consumed, as in transformers' offline generate), or until end-of-sequence. Audio fed after
+        this starts a new session."""
         words: list = []
         if self._fed or self._step:
             flush = np.zeros(self.model.padding.flush_pad(self._fed, self.n_d), np.float32)
@@ -125,6 +136,7 @@ class VoxtralSession:
             self._frames = self._frames[:, : self._frames.shape[1] - self.cfg.mel_frames_per_token]
             words += self._run(final=True)
         words += self._words.push(self._text.flush(), *self._times(self._step))  # a cut-off UTF-8 tail, if any
+        self._finished = True  # the next audio starts a new session (kept as it is until then)
         return Update(words + self._words.flush())
 
     # -- the work -------------------------------------------------------------------------------
@@ -189,13 +201,26 @@ class VoxtralSession:
             len(ids),
         )
         self._dec_pos += len(ids)
-        token = int(np.argmax(logits[0]))
+        token = self._choose(logits[0])
         start, end = self._times(self._step)
         if self.on_step:
             self.on_step(token, logits[0], start, end)
         self._step += 1
         self.steps += 1
         return self._emit(token, start, end)
+
+    def set_keyterms(self, terms) -> None:
+        self.processor = self.model.keyterm_processor(terms)
+        self._keyterm_state = self.processor.start() if self.processor else None
+
+    def _choose(self, logits: np.ndarray) -> int:
+        if self.processor is None:
+            return int(np.argmax(logits))
+        boosted = logits.copy()
+        self.processor.apply(self._keyterm_state, boosted)
+        token = int(np.argmax(boosted))
+        self._keyterm_state, _ = self.processor.advance(self._keyterm_state, token)
+        return token
 
     def _emit(self, token: int, start: float, end: float) -> list:
         tokens = self.cfg.tokens

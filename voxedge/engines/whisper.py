@@ -14,7 +14,7 @@ import numpy as np
 from ..agreement import LocalAgreement
 from ..audio import SAMPLE_RATE
 from ..config import WhisperConfig
-from ..errors import OptionError, UnsupportedError
+from ..errors import OptionError
 from ..transcript import Segment
 from . import whisper_language
 from .base import Model
@@ -27,10 +27,10 @@ from .whisper_window import WindowTranscriber
 class WhisperModel(Model):
     family = "whisper"
     config_type = WhisperConfig
-    stream_fields = frozenset({"step_ms", "language", "task"})
+    stream_fields = frozenset({"step_ms", "keyterms", "language", "task"})
     transcribe_fields = frozenset({
-        "language", "task", "beam_size", "patience", "length_penalty", "temperature", "best_of",
-        "compression_ratio_threshold", "log_prob_threshold", "no_speech_threshold", "initial_prompt",
+        "keyterms", "keyterm_route", "language", "task", "beam_size", "patience", "length_penalty", "temperature",
+        "best_of", "compression_ratio_threshold", "log_prob_threshold", "no_speech_threshold", "initial_prompt",
         "condition_on_previous_text", "prompt_reset_on_temperature", "seed"})
 
     def _open(self) -> None:
@@ -55,25 +55,42 @@ class WhisperModel(Model):
         padded[:, : min(window.shape[1], frames)] = window[:, :frames]
         return dict(zip(self._cross_names, self.encoder.run(None, {"mel": padded[None]})))
 
-    def prompt(self, previous_tokens, start_sequence) -> list:
-        """The decoder's prompt: up to half the context of previous text, then the start sequence."""
-        previous = list(previous_tokens)[-(self.config.max_positions // 2 - 1) :]
-        return ([self.config.tokens.sot_prev, *previous] if previous else []) + list(start_sequence)
+    def prompt(self, previous_tokens, hotwords=(), start_sequence=None) -> list:
+        """The decoder's prompt: <|startofprev|>, hotwords, previous text (together at most half the
+        context, as faster-whisper), then the start sequence (default: the bundle's, English)."""
+        budget = self.config.max_positions // 2 - 1
+        hotwords = list(hotwords)[:budget]
+        keep = budget - len(hotwords)
+        context = hotwords + (list(previous_tokens)[-keep:] if keep else [])
+        return ([self.config.tokens.sot_prev, *context] if context else []) + list(start_sequence or self.config.sot_sequence)
 
     def prompt_tokens(self, initial_prompt) -> tuple[int, ...]:
-        """`initial_prompt` (TranscribeOptions) as token ids: text tokens and timestamps only."""
+        """`initial_prompt` (TranscribeOptions) as token ids: text is encoded as faster-whisper does
+        (" " + text.strip()); ids must be text or timestamp tokens."""
         if initial_prompt is None:
             return ()
         if isinstance(initial_prompt, str):
-            # the seam for the bundle's text encoder (voxedge/bpe.py, in progress): " " + text.strip()
-            raise UnsupportedError("initial_prompt as text needs a text encoder, which this voxedge does not have "
-                                   "yet; pass the prompt's token ids (as faster-whisper accepts them)")
+            return tuple(self.text_encoder.encode(" " + initial_prompt.strip()))
         tokens = self.config.tokens
         bad = [t for t in initial_prompt if not (t < tokens.eot or tokens.timestamp_begin <= t < self.config.vocab)]
         if bad:
             raise OptionError(f"initial_prompt: {bad[0]} is not a text or timestamp token of this model "
                               f"(text tokens are 0..{tokens.eot - 1})")
         return initial_prompt
+
+    def keyterms(self, terms, route: str = "boost") -> tuple:
+        """(logits processor or None, hotword tokens) for keyterms, by route: boosting in the decode
+        loop, the terms in the previous-text prompt (faster-whisper's `hotwords`), or both."""
+        from ..keyterms import as_keyterms
+
+        if route not in ("boost", "prompt", "both"):
+            raise OptionError(f"keyterm_route must be 'boost', 'prompt' or 'both', not {route!r}")
+        terms = as_keyterms(terms)
+        if not terms:
+            return None, []
+        processor = self.keyterm_processor(terms) if route != "prompt" else None
+        hotwords = self.text_encoder.encode(" " + ", ".join(term.text for term in terms)) if route != "boost" else []
+        return processor, hotwords
 
     # -- Model -----------------------------------------------------------------------------------
 
@@ -84,13 +101,13 @@ class WhisperModel(Model):
             return "en", None
         if options.language is not None:
             return options.language, None
-        decoder = WindowDecoder(self)
-        logits, _ = decoder.prefill(self.encode(_first_window(self, source)), [self.config.tokens.sot])
+        logits, _ = WindowDecoder(self).prefill(self.encode(_first_window(self, source)), [self.config.tokens.sot])
         return whisper_language.detect(logits, self.config.languages)
 
     def _segments(self, source, options, info):
         """Segments of a file, window by window, in bounded memory."""
-        window = WindowTranscriber(self, decoding=Decoding.of(options), language=info.language, task=options.task)
+        window = WindowTranscriber(self, None, *self.keyterms(options.keyterms, options.keyterm_route),
+                                   decoding=Decoding.of(options), language=info.language, task=options.task)
         history = PreviousText(self.config.max_positions // 2, self.prompt_tokens(options.initial_prompt),
                                options.condition_on_previous_text, options.prompt_reset_on_temperature)
         frames = _FileFrames(self, source)
@@ -105,12 +122,23 @@ class WhisperModel(Model):
             frames.advance(hypothesis.seek)
 
     def _stream_engine(self, options, on_step) -> LocalAgreement:
-        window = WindowTranscriber(self, on_step, language=options.language, task=options.task)
+        window = WindowTranscriber(self, on_step, *self.keyterms(options.keyterms), language=options.language,
+                                   task=options.task)
+        return LocalAgreement(_LiveWindow(self, window), SAMPLE_RATE * options.step_ms // 1000,
+                              self.config.max_positions // 2)
 
-        def hypothesize(audio, prompt, offset):
-            return window(self.features(audio), prompt, offset)
 
-        return LocalAgreement(hypothesize, SAMPLE_RATE * options.step_ms // 1000, self.config.max_positions // 2)
+class _LiveWindow:
+    """LocalAgreement's `hypothesize` for Whisper: a buffer of audio -> its hypothesis."""
+
+    def __init__(self, model: WhisperModel, window: WindowTranscriber):
+        self.model, self.window = model, window
+
+    def __call__(self, audio, prompt, offset):
+        return self.window(self.model.features(audio), prompt, offset)
+
+    def set_keyterms(self, terms) -> None:
+        self.window.use_keyterms(*self.model.keyterms(terms))
 
 
 class _FileFrames:

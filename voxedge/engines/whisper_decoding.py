@@ -8,7 +8,9 @@ timestamps together are likelier than any text token.
 
 Tokens are picked greedily here, or by beam search or sampling (voxedge/engines/whisper_search.py,
 CTranslate2's algorithms, which faster-whisper runs). Each hypothesis keeps its own self-attention
-cache (a decoder "row"); the graph runs one row at a time. Tokens in, tokens out: times, words and
+cache (a decoder "row"); the graph runs one row at a time. A logits processor (keyterms,
+voxedge/logits.py) adjusts every step's logits before the rules: greedy decoding takes a broken
+match's bonus back by deciding again, beam search and sampling by the score. Tokens in, tokens out: times, words and
 segments are voxedge/engines/whisper_window.py's job.
 """
 
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..logits import GreedyTakeBack
 from .kv_cache import CachedGraph, SlidingKVCache
 from .whisper_search import beam_search, log_softmax, sample
 
@@ -49,10 +52,14 @@ class Decoded:
 class WindowDecoder:
     """Per-caller decoding state (the self-attention caches) over a shared WhisperModel."""
 
-    def __init__(self, model, on_step=None):
+    def __init__(self, model, on_step=None, processor=None):
+        """`processor`: a logits processor (voxedge/logits.py), e.g. keyterms. It adjusts the logits
+        before the rules, so that a suppressed token stays suppressed and timestamps stay paired,
+        while the timestamp-mass rule weighs the adjusted text tokens."""
         cfg = model.config
         self.model = model
         self.on_step = on_step  # sees (token, logits) at each greedy step
+        self.processor = processor
         self.max_positions = cfg.max_positions
         self.rows: list[tuple[SlidingKVCache, CachedGraph]] = []
         tokens = cfg.tokens
@@ -111,6 +118,7 @@ class WindowDecoder:
         for parent in parents:
             if parent in taken:
                 row = spare.pop()
+                old[parent][1].pull()  # KV held on a device comes to the host first
                 row[0].copy_from(old[parent][0])
             else:
                 row = old[parent]
@@ -127,6 +135,22 @@ class WindowDecoder:
             self._timestamp_rules(logits, tokens)
         return logits
 
+    def start_state(self):
+        """The processor's state before the first token (None without a processor)."""
+        return self.processor.start() if self.processor is not None else None
+
+    def logprobs(self, logits: np.ndarray, tokens: list, state, timestamps: bool) -> np.ndarray:
+        """Log-probabilities of the token after `tokens` (processor state `state`): the processor's
+        adjustment, then the rules."""
+        logits = logits.copy()
+        if self.processor is not None:
+            self.processor.apply(state, logits)
+        return log_softmax(self.filter(logits, tokens, timestamps))
+
+    def advance(self, state, token: int) -> tuple:
+        """(the processor's state after `token`, what it adds to the hypothesis' score)."""
+        return (None, 0.0) if self.processor is None else self.processor.advance(state, token)
+
     # -- internals -------------------------------------------------------------------------------
 
     def _ensure_rows(self, n: int) -> None:
@@ -136,19 +160,30 @@ class WindowDecoder:
             self.rows.append((cache, CachedGraph(self.model.decoder, cache, ["logits"])))
 
     def _greedy(self, cross, logits, start: int, budget: int, timestamps: bool) -> tuple[list, float]:
-        tokens, total = [], 0.0
-        for step in range(budget):
-            filtered = self.filter(logits.copy(), tokens, timestamps)
+        tokens, logprobs = [], []
+        guard = GreedyTakeBack(self.processor) if self.processor is not None else None
+        while len(tokens) < budget:
+            step = len(tokens)
+            candidates = guard.candidates(step, logits) if guard is not None else logits.copy()
+            filtered = self.filter(candidates, tokens, timestamps)  # after the bonuses: the rules have the last word
             token = int(np.argmax(filtered))
             if self.on_step:
                 self.on_step(token, logits)
-            total += float(log_softmax(filtered)[token])
+            if guard is not None:
+                resume = guard.advance(step, token, logits, filtered[token] > logits[token],
+                                       lambda: int(np.argmax(self.filter(logits.copy(), tokens, timestamps))))
+                if resume is not None:  # a keyterm match broke: decide again where a bonus first made the choice
+                    step, logits = resume
+                    del tokens[step:], logprobs[step:]
+                    self.rows[0][0].length = start + step
+                    continue
+            logprobs.append(float(log_softmax(filtered)[token]))
             if token == self.eot:
                 break
             tokens.append(token)
-            if step + 1 < budget:
+            if len(tokens) < budget:
                 logits = self.run(0, [token], cross, start + step)
-        return tokens, total
+        return tokens, sum(logprobs)
 
     def _timestamp_rules(self, logits: np.ndarray, tokens: list) -> None:
         begin = self.ts_begin

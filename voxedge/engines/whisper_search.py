@@ -2,7 +2,8 @@
 
 Both work on a WindowDecoder (voxedge/engines/whisper_decoding.py): `decoder.filter` applies the
 logit rules to one hypothesis's logits, `decoder.run(row, ids, ...)` feeds a hypothesis's decoder
-row, `decoder.reorder(parents)` makes rows follow their hypotheses. Each returns the chosen tokens
+row, `decoder.reorder(parents)` makes rows follow their hypotheses; a keyterm processor's state
+travels with each hypothesis, and what it takes back is taken from the hypothesis' score. Each returns the chosen tokens
 (end-of-text excluded) and their summed log-probability (end-of-text included).
 
 Beam search (CTranslate2's BeamSearch): the 2 * beam_size best continuations of all beams are
@@ -36,13 +37,13 @@ def rank(tokens: list, logprob: float, length_penalty: float) -> float:
 def beam_search(decoder, cross, logits, start: int, budget: int, search, timestamps: bool) -> tuple[list, float]:
     size, eot = search.beam_size, decoder.eot
     max_finished = round(size * search.patience)
-    beams = [([], 0.0)]  # (tokens, summed log-probability); the first step expands one beam
-    rows = [logits]  # the logits that follow each beam
+    beams = [([], 0.0, decoder.start_state())]  # (tokens, summed log-probability, processor state)
+    rows = [logits]  # the logits that follow each beam; the first step expands one beam
     finished, best_finished_first = [], False
     for step in range(budget):
         last = step + 1 == budget
-        scores = np.concatenate([log_softmax(decoder.filter(row.copy(), tokens, timestamps)) + score
-                                 for (tokens, score), row in zip(beams, rows)])
+        scores = np.concatenate([decoder.logprobs(row, tokens, state, timestamps) + score
+                                 for (tokens, score, state), row in zip(beams, rows)])
         vocab = len(rows[0])
         top = np.argpartition(-scores, 2 * size - 1)[: 2 * size]
         top = top[np.argsort(-scores[top], kind="stable")]
@@ -53,7 +54,8 @@ def beam_search(decoder, cross, logits, start: int, budget: int, search, timesta
             pick = k
             if token == eot or last:
                 best_finished_first |= k == 0
-                finished.append((beams[beam][0] + ([] if token == eot else [token]), score))
+                tokens, state = beams[beam][0], beams[beam][2]
+                finished.append((tokens + ([] if token == eot else [token]), score + decoder.advance(state, token)[1]))
                 for j in range(secondary, 2 * size):  # the next candidate that goes on takes its place
                     if candidates[j][1] != eot:
                         pick, secondary = j, j + 1
@@ -63,23 +65,31 @@ def beam_search(decoder, cross, logits, start: int, budget: int, search, timesta
         if last or done:
             break
         decoder.reorder([beam for beam, _, _ in chosen])
-        beams = [(beams[beam][0] + [token], score) for beam, token, score in chosen]
+        beams = [_continued(decoder, beams[beam], token, score) for beam, token, score in chosen]
         rows = [decoder.run(i, [token], cross, start + step) for i, (_, token, _) in enumerate(chosen)]
     return max(finished, key=lambda f: rank(f[0], f[1], search.length_penalty))
+
+
+def _continued(decoder, beam: tuple, token: int, score: float) -> tuple:
+    tokens, _, state = beam
+    state, delta = decoder.advance(state, token)
+    return tokens + [token], score + delta, state
 
 
 def sample(decoder, cross, logits, start: int, budget: int, search, rng, timestamps: bool) -> tuple[list, float]:
     count = search.best_of
     decoder.reorder([0] * count)
     tokens, scores = [[] for _ in range(count)], [0.0] * count
+    states = [decoder.start_state()] * count
     rows, alive = [logits] * count, list(range(count))
     for step in range(budget):
         for i in list(alive):
-            logprobs = log_softmax(decoder.filter(rows[i].copy(), tokens[i], timestamps))
+            logprobs = decoder.logprobs(rows[i], tokens[i], states[i], timestamps)
             weights = np.exp((logprobs - logprobs.max()) / search.temperature)
             cumulative = np.cumsum(weights)
             token = min(int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right")), len(weights) - 1)
-            scores[i] += float(logprobs[token])
+            states[i], delta = decoder.advance(states[i], token)
+            scores[i] += float(logprobs[token]) + delta
             if token == decoder.eot:
                 alive.remove(i)
                 continue

@@ -18,11 +18,12 @@ from ..transcript import Word
 from ..words import WordAssembler
 from . import whisper_language
 from .whisper_decoding import WindowDecoder
-from .whisper_fallback import Decoding, decode_with_fallback, is_silent
+from .whisper_fallback import Decoding, compression_ratio, decode_with_fallback, is_silent
 
 TIME_PRECISION = 0.02  # seconds per timestamp token
 FRAMES_PER_TIMESTAMP = 2  # mel frames (10 ms) per timestamp step
 LIVE_DETECTION_SECONDS = 2.0  # live, an unknown language is fixed on the first window this long with speech
+COMPRESSION_RATIO_THRESHOLD = 2.4  # keyterms: text that compresses better repeats itself (openai/whisper's default)
 
 
 @dataclass(frozen=True)
@@ -53,13 +54,16 @@ class WindowTranscriber:
     """Per-caller state (the decoder's caches, the sampling generator, the language) over a shared
     WhisperModel. `language` None on a multilingual model: each window detects its own until one
     at least LIVE_DETECTION_SECONDS long has speech (no-speech below the threshold); that language
-    is then kept, and windows before it give no text (files detect beforehand and pass it)."""
+    is then kept, and windows before it give no text (files detect beforehand and pass it).
+    Keyterms (`WhisperModel.keyterms`) come as a logits `processor` and/or `hotwords` placed in the prompt."""
 
-    def __init__(self, model, on_step=None, decoding: Decoding = Decoding(), language: str | None = None,
-                 task: str = "transcribe"):
+    def __init__(self, model, on_step=None, processor=None, hotwords=(), decoding: Decoding = Decoding(),
+                 language: str | None = None, task: str = "transcribe"):
         whisper_language.check(model.config, language, task)
         self.model = model
         self.decoder = WindowDecoder(model, on_step)
+        self.plain = WindowDecoder(model, on_step)  # the repetition fallback decodes without keyterms
+        self.use_keyterms(processor, hotwords)
         self.decoding = decoding
         self.rng = np.random.default_rng(decoding.seed)
         self.language = language if model.config.languages else "en"
@@ -67,6 +71,10 @@ class WindowTranscriber:
         self.task = task
         self.ts_begin = model.config.tokens.timestamp_begin
         self.frame_seconds = model.mel.hop_length / 16000
+
+    def use_keyterms(self, processor, hotwords=()) -> None:
+        self.decoder.processor = processor
+        self.hotwords = list(hotwords)
 
     def __call__(self, mel: np.ndarray, previous_tokens, offset: float) -> Hypothesis:
         """`mel`: [n_mels, frames <= 3000], the window's content; `previous_tokens`: the text before it;
@@ -76,8 +84,11 @@ class WindowTranscriber:
         if self.language is None and not self._detect(cross, size):
             return Hypothesis([], size, silent=True)
         start = whisper_language.start_sequence(self.model.config, self.language, self.task)
-        attempt = decode_with_fallback(self.decoder, cross, self.model.prompt(previous_tokens, start),
-                                       self.decoding, self.rng, self.model.tokens)
+        prompt = self.model.prompt(previous_tokens, self.hotwords, start)
+        attempt = decode_with_fallback(self.decoder, cross, prompt, self.decoding, self.rng, self.model.tokens)
+        if self.decoder.processor is not None and attempt.compression_ratio > COMPRESSION_RATIO_THRESHOLD:
+            # the bonuses sent the window into a loop: without them
+            attempt = decode_with_fallback(self.plain, cross, prompt, self.decoding, self.rng, self.model.tokens)
         decoded = attempt.decoded
         if is_silent(decoded, self.decoding):
             return Hypothesis([], size, attempt.temperature, silent=True)
@@ -99,6 +110,10 @@ class WindowTranscriber:
             return False
         self.language, self.language_probability = whisper_language.detect(logits, self.model.config.languages)
         return True
+
+    def repeats_itself(self, tokens: list) -> bool:
+        """openai/whisper's hallucination test: the window's text compresses too well."""
+        return compression_ratio(self.model.tokens.decode(tokens)) > COMPRESSION_RATIO_THRESHOLD
 
     def timed_words(self, start: float, end: float, tokens: list) -> list[tuple[Word, list]]:
         """(word, its token ids) for a segment's text tokens, times spread evenly over [start, end] by

@@ -1,0 +1,82 @@
+"""The seam between a decode loop and what adjusts its logits (keyterm boosting today).
+
+A processor is shared by every hypothesis of a decode; what it remembers about one hypothesis is a
+small immutable `state` that the loop keeps next to the hypothesis, so greedy decoding (one state)
+and beam search (one per beam, copied freely) use it the same way:
+
+    state = proc.start()
+    for each step:
+        proc.apply(state, logits)                     # in place, before the model's own rules
+        token = choose(logits)
+        state, score_delta = proc.advance(state, token)
+
+`score_delta` is what a beam search adds to the hypothesis' score besides the token's log
+probability: a bonus taken back when a keyterm match breaks. Greedy decoding has no other
+hypothesis to fall back on, so it takes a bonus back by deciding again (`GreedyTakeBack`).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Hashable, Protocol
+
+import numpy as np
+
+MAX_TAKE_BACKS = 16  # per decode: each one re-runs the steps of a broken match
+
+
+class LogitsProcessor(Protocol):
+    def start(self) -> Hashable: ...
+
+    def apply(self, state: Hashable, logits: np.ndarray) -> None: ...
+
+    def advance(self, state: Hashable, token: int) -> tuple[Hashable, float]: ...
+
+    def pending(self, state: Hashable) -> float:
+        """The bonus collected so far that a later token may take back (0 when none)."""
+
+
+class GreedyTakeBack:
+    """A processor in greedy decoding, with its take-back made real.
+
+    A token chosen only because of a bonus (the choice without bonuses differs) is tentative. When
+    a later token takes the bonus back (a keyterm match breaks), decoding resumes at the first
+    tentative choice since the match began, with that token's bonus refused at that step, so a
+    false start costs a few re-run steps instead of a wrong word. Logits are kept only for the
+    tentative steps of the match in progress.
+    """
+
+    def __init__(self, processor: LogitsProcessor, max_take_backs: int = MAX_TAKE_BACKS):
+        self.processor = processor
+        self.states = [processor.start()]  # before each step
+        self.tentative: dict[int, tuple] = {}  # step -> (its logits, the token chosen), in the match
+        self.refused: dict[int, set[int]] = {}  # step -> tokens whose bonus is refused there
+        self.left = max_take_backs
+
+    def candidates(self, step: int, logits: np.ndarray) -> np.ndarray:
+        """The logits of `step` with the bonuses the state gives (and not those refused)."""
+        boosted = logits.copy()
+        self.processor.apply(self.states[step], boosted)
+        refused = list(self.refused.get(step, ()))
+        boosted[refused] = logits[refused]
+        return boosted
+
+    def advance(self, step: int, token: int, logits: np.ndarray, boosted: bool,
+                unboosted_choice: Callable[[], int]) -> tuple[int, np.ndarray] | None:
+        """Record the choice of `token` at `step` from `logits` (`boosted`: it had a bonus). When
+        it takes back a bonus that tentative choices earned: (step to resume from, its logits)."""
+        state, correction = self.processor.advance(self.states[step], token)
+        if correction < 0 and self.tentative and self.left > 0:
+            first = min(self.tentative)
+            first_logits, first_token = self.tentative[first]
+            self.left -= 1
+            self.refused = {s: tokens for s, tokens in self.refused.items() if s <= first}
+            self.refused.setdefault(first, set()).add(first_token)
+            del self.states[first + 1 :]
+            self.tentative = {}
+            return first, first_logits
+        if boosted and unboosted_choice() != token:
+            self.tentative[step] = (logits, token)
+        self.states.append(state)
+        if self.processor.pending(state) == 0:
+            self.tentative = {}  # a complete term or no match: nothing before can be taken back
+        return None
