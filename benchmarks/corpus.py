@@ -25,3 +25,16 @@ SENTENCES = [
     "The weather today is cold and windy with a chance of rain in the evening.",
     "Open the window, the room is much too warm for a good night of sleep.",
 ]
+
+# espeak-ng speech in seven of Voxtral's languages that whisper-base recognises when espeak-ng says them:
+# language -> (espeak-ng voice, words per minute, text). Its other voices (hi, ru, ja, zh, ar) come out too
+# garbled for a base model to tell their language.
+MULTILINGUAL = {
+    "en": ("en-us", 160, "The weather today is cold and windy with a chance of rain in the evening."),
+    "de": ("de", 150, "Der Zug nach Berlin fährt heute Abend um acht Uhr vom zweiten Gleis ab."),
+    "es": ("es", 150, "Mañana vamos a la playa con mis amigos para nadar y comer pescado."),
+    "it": ("it", 150, "Il ristorante vicino alla stazione serve la pizza più buona della città."),
+    "fr": ("fr", 120, "Je voudrais un café et un croissant, s'il vous plaît."),
+    "nl": ("nl", 130, "Goedemorgen, ik wil graag een kopje koffie en een broodje met kaas."),
+    "pt": ("pt-br", 150, "Bom dia a todos, hoje vamos falar sobre a história da cidade de Lisboa."),
+}

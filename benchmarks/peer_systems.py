@@ -36,7 +36,7 @@ def _voxedge(model_file: str, threads: int, beam: int):
     from voxedge.errors import UnsupportedError
 
     model = voxedge.load(model_file, threads=threads)
-    options = {} if beam == 1 else {"beam_size": beam}
+    options = {"language": "en"} | ({} if beam == 1 else {"beam_size": beam})
 
     def transcribe(audio):
         # a field this voxedge's family lacks is reported, not timed

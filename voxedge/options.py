@@ -168,6 +168,9 @@ class VadOptions:
             raise OptionError(f"VadOptions.max_speech_duration_s must be positive, got {self.max_speech_duration_s!r}")
 
 
+FASTER_WHISPER_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)  # faster-whisper's (and openai's) fallback ladder
+
+
 @dataclass(frozen=True)
 class _Common:
     """Fields shared by files and live streams."""
@@ -196,16 +199,21 @@ class TranscribeOptions(_Common):
     """Files and arrays. Decoding fields have faster-whisper's meanings and defaults."""
 
     encoder_batch: int = 4  # Voxtral: 80 ms steps encoded per call
-    beam_size: int = 1
-    patience: float = 1.0
-    length_penalty: float = 1.0
+    # Whisper decoding (docs/whisper.md). voxedge's defaults are greedy, without fallback, for speed;
+    # beam_size=5 and temperature=FASTER_WHISPER_TEMPERATURES are faster-whisper's defaults.
+    beam_size: int = 1  # beams at temperature 0
+    patience: float = 1.0  # beam search ends when round(beam_size * patience) hypotheses have finished
+    length_penalty: float = 1.0  # hypotheses rank by sum(log p) / length ** length_penalty
     temperature: tuple[float, ...] = (0.0,)  # tried in turn while a window fails the thresholds below
-    compression_ratio_threshold: float | None = 2.4
-    log_prob_threshold: float | None = -1.0
-    no_speech_threshold: float | None = 0.6
+    best_of: int = 5  # samples drawn at a temperature above 0; the likeliest is kept
+    compression_ratio_threshold: float | None = 2.4  # text whose zlib ratio is above this failed (repetitive)
+    log_prob_threshold: float | None = -1.0  # text whose average log-probability is below this failed
+    no_speech_threshold: float | None = 0.6  # a failed window with no-speech above this is silence: skipped
     keyterm_route: str = "boost"  # Whisper: "boost" (in the decode loop), "prompt" (as hotwords) or "both"
-    initial_prompt: str | None = None
-    condition_on_previous_text: bool = True
+    initial_prompt: str | tuple[int, ...] | None = None  # text (or token ids) before the first window
+    condition_on_previous_text: bool = True  # each window is prompted with the text before it
+    prompt_reset_on_temperature: float = 0.5  # a window decoded hotter than this is not a prompt
+    seed: int = 0  # sampling at temperatures above 0 is random, from this seed: the same call, the same text
     vad_filter: bool = False  # transcribe only what Silero VAD calls speech (faster-whisper's vad_filter)
     vad_options: VadOptions = field(default_factory=VadOptions)
 
@@ -213,12 +221,24 @@ class TranscribeOptions(_Common):
         super().__post_init__()
         _check_int(self, "encoder_batch", 1, 64)
         _check_int(self, "beam_size", 1, 64)
+        _check_int(self, "best_of", 1, 64)
+        _check_int(self, "seed", 0, 2**63 - 1)
         if self.keyterm_route not in ("boost", "prompt", "both"):
             raise OptionError(f"keyterm_route must be 'boost', 'prompt' or 'both', not {self.keyterm_route!r}")
         temperature = self.temperature
-        if isinstance(temperature, numbers.Real):
+        if isinstance(temperature, numbers.Real) and not isinstance(temperature, bool):
             temperature = (temperature,)
+        if not isinstance(temperature, (tuple, list)) or not temperature or not all(
+                _real(t) and 0.0 <= t <= 100.0 for t in temperature):
+            raise OptionError(f"temperature must be a number from 0 to 100 or a non-empty sequence of them, "
+                              f"got {self.temperature!r}")
         object.__setattr__(self, "temperature", tuple(float(t) for t in temperature))
+        _check_real(self, "patience", low=0.0, strict=True)
+        _check_real(self, "length_penalty")
+        _check_real(self, "prompt_reset_on_temperature")
+        for name in ("compression_ratio_threshold", "log_prob_threshold", "no_speech_threshold"):
+            _check_real(self, name, optional=True)
+        object.__setattr__(self, "initial_prompt", _prompt(self.initial_prompt))
 
 
 @dataclass(frozen=True)
@@ -260,6 +280,33 @@ def build(cls, options, fields: dict, supported: frozenset[str], family: str):
             raise UnsupportedError(f"option {name!r} does not apply to {family} models; they take: "
                                    f"{', '.join(sorted(supported & names)) or 'none'}")
     return options
+
+
+def _real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and value == value
+
+
+def _check_real(record, name: str, low: float = -1e9, strict: bool = False, optional: bool = False) -> None:
+    value = getattr(record, name)
+    if value is None and optional:
+        return
+    if not _real(value) or not (value > low if strict else value >= low) or value > 1e9:
+        bound = f"above {low}" if strict else "a finite number"
+        raise OptionError(f"{name} must be {bound}{' or None' if optional else ''}, got {value!r}")
+    object.__setattr__(record, name, float(value))
+
+
+def _prompt(prompt):
+    """initial_prompt: text, or token ids (as faster-whisper takes), stored as a tuple."""
+    if prompt is None or isinstance(prompt, str):
+        return prompt
+    try:
+        ids = tuple(prompt)
+    except TypeError:
+        ids = None
+    if ids is None or not all(isinstance(t, numbers.Integral) and not isinstance(t, bool) and t >= 0 for t in ids):
+        raise OptionError(f"initial_prompt must be text or a sequence of token ids, got {prompt!r:.80}")
+    return tuple(int(t) for t in ids)
 
 
 def _check_int(record, name: str, low: int, high: int, optional: bool = False) -> None:

@@ -11,7 +11,6 @@ from voxedge.catalog import BASE  # noqa: E402
 from benchmarks.corpus import BECKETT, TWO_CITIES  # noqa: E402
 
 
-
 @pytest.fixture(scope="session")
 def corpus(speech_dir):
     """[(name, 16 kHz audio, reference text)]: 2 recordings + 8 synthesized sentences."""
@@ -26,6 +25,25 @@ def faster_whisper_bounds(segment) -> tuple[float, float]:
     """A faster-whisper segment's (start, end) as voxedge reports it: widened to its words where
     faster-whisper leaves the first word before the segment's start (docs/whisper.md, word timestamps)."""
     return min(segment.start, segment.words[0].start), max(segment.end, segment.words[-1].end)
+
+
+@pytest.fixture(scope="session")
+def prepared(tmp_path_factory):
+    """name -> bundle directory of a model by name (voxedge/catalog.py), built torch-free, once per
+    session, into a temporary $VOXEDGE_HOME."""
+    from voxedge import catalog
+
+    home = tmp_path_factory.mktemp("voxedge-home-prepared")
+    built = {}
+
+    def get(name: str):
+        if name not in built:
+            with pytest.MonkeyPatch.context() as env:
+                env.setenv("VOXEDGE_HOME", str(home))
+                built[name] = catalog.prepare(name, progress=False)
+        return built[name]
+
+    return get
 
 
 @pytest.fixture(scope="session")

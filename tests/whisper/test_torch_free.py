@@ -105,9 +105,8 @@ def test_base_fp32_long_form_matches_faster_whisper_segment_by_segment(base_fp32
     ours_model = voxedge.load(base_fp32)
     theirs_model = FasterWhisper(str(base_ct2_dir), device="cpu", compute_type="float32")
     for name, audio, _ in corpus[:2]:  # the two real recordings
-        ours = list(ours_model.transcribe(audio, sample_rate=16000))
-        # the bundle transcribes English (its sot_sequence); greedy, no fallback, no VAD, words aligned, as
-        # voxedge decodes
+        ours = list(ours_model.transcribe(audio, sample_rate=16000, language="en"))
+        # greedy, no fallback, no VAD, words aligned: voxedge's defaults
         theirs = list(theirs_model.transcribe(audio, language="en", beam_size=1, temperature=0.0, vad_filter=False,
                                               word_timestamps=True)[0])
         assert [normalize(s.text) for s in ours] == [normalize(s.text) for s in theirs], name

@@ -29,6 +29,17 @@ def provider_arguments(p) -> None:
                    help="fail instead of running any part of a graph on the CPU when an accelerator is asked for")
 
 
+def language_options(p) -> None:
+    """Whisper's language and task, for files and live streams."""
+    p.add_argument("--language", default="auto", metavar="auto|CODE",
+                   help="the language spoken, as a code such as en, fr, de (Whisper: the codes the model knows); "
+                   "auto (default) detects it on a multilingual model (files: on the first 30 s; live: on the first "
+                   "2 s with speech) and is en on an English-only one")
+    p.add_argument("--task", choices=("transcribe", "translate"), default="transcribe",
+                   help="transcribe (default) in the language spoken, or translate into English (multilingual "
+                   "Whisper models)")
+
+
 def load_model(args):
     from ..model import load
 
@@ -36,10 +47,16 @@ def load_model(args):
 
 
 def model_kwargs(args) -> dict:
-    """Options given on the command line (unset ones keep the model's defaults)."""
-    fields = {} if args.delay_ms is None else {"delay_ms": args.delay_ms}
+    """The option fields (voxedge/options.py) given on the command line; unset ones keep the model's
+    defaults, so a family that does not have a field is only refused when it is asked for."""
+    fields = {"delay_ms": args.delay_ms, "beam_size": getattr(args, "beam_size", None)}
+    if getattr(args, "language", "auto") != "auto":
+        fields["language"] = args.language
+    if getattr(args, "task", "transcribe") != "transcribe":
+        fields["task"] = args.task
     terms = keyterms(args)
-    return fields | ({"keyterms": terms} if terms else {})
+    fields["keyterms"] = terms or None
+    return {name: value for name, value in fields.items() if value is not None}
 
 
 def keyterms(args) -> list[str]:

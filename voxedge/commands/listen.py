@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from .common import engine_options, load_model, model_kwargs
+from .common import engine_options, language_options, load_model, model_kwargs
 
 
 def register(sub) -> None:
@@ -13,6 +13,7 @@ def register(sub) -> None:
                        description="Transcribe the microphone live, one line per utterance: on a terminal the "
                        "line being spoken is redrawn as it forms. Stop with Ctrl-C.")
     engine_options(p)
+    language_options(p)
     p.add_argument("--vad", action="store_true",
                    help="decode only what Silero VAD calls speech; an utterance ends with each pause "
                    "(otherwise after --endpoint-ms without a new word)")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..errors import VoxedgeError
 from ..batch.runner import parse_workers
-from .common import engine_options, load_model, model_kwargs
+from .common import engine_options, language_options, load_model, model_kwargs
 
 FORMATS = ("txt", "srt", "vtt", "json")
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au", ".caf", ".w64"}
@@ -27,6 +27,10 @@ def register(sub) -> None:
                        "audio files in directories, or `-` (stdin), and print the text, subtitles or JSON.")
     p.add_argument("files", nargs="+", metavar="FILE", help="an audio file, a directory of them, or - for stdin")
     engine_options(p)
+    language_options(p)
+    p.add_argument("--beam-size", type=int, metavar="N",
+                   help="Whisper: beams searched at temperature 0 (default 1: greedy, the fastest; 5 is "
+                   "faster-whisper's default, a little more accurate and several times slower to decode)")
     p.add_argument("--format", choices=FORMATS, default="txt",
                    help="txt (default), srt or vtt subtitles, or json: one object per file and line "
                    '{"text", "language", "language_probability", "duration", "segments": [...]}')

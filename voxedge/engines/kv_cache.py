@@ -107,6 +107,18 @@ class SlidingKVCache:
             self.length = self.keep
             self.compactions += 1
 
+    def copy_from(self, other: SlidingKVCache) -> None:
+        """Hold what `other` holds (a beam that continues another beam's text): its host buffers
+        copied into this cache's (a ring's whole buffer), which are then bound again."""
+        if self.capacity < other.length or self.ring:
+            self.length = 0
+            self._allocate(other.capacity)
+        used = other.capacity if other.ring else other.length
+        for mine, theirs in zip(self.buffers, other.buffers):
+            mine[:, :, :used] = theirs[:, :, :used]
+        self.length = other.length
+        self.version += 1
+
     def ring_mask(self, n_new: int) -> np.ndarray:
         """[1, 1, n_new, capacity + n_new]: 1 where new query i (position length + i) may see a slot (the
         position it holds is among the window - 1 before it) or new key j <= i, else 0."""
@@ -192,7 +204,7 @@ class CachedGraph:
             return self._static.run(self, feeds, n_new)
         cache = self.cache
         if self.binding == "device" and cache.length + n_new > cache.capacity and self._values:
-            self._pull()  # growth and compaction work on the host copy
+            self.pull()  # growth and compaction work on the host copy
         cache.reserve(n_new)
         if self._bound_version != cache.version:
             self._bind_cache()
@@ -238,8 +250,11 @@ class CachedGraph:
     def _device_id(self) -> int:
         return int(self.session.get_provider_options().get("CUDAExecutionProvider", {}).get("device_id", 0))
 
-    def _pull(self) -> None:
-        """Copy the device buffers to the host ones (then rebind: the next run uploads them again)."""
+    def pull(self) -> None:
+        """Copy the device buffers to the host ones (then rebind: the next run uploads them again).
+        Only the `device` binding keeps KV off the host."""
+        if self.binding != "device" or not self._values:
+            return
         for buf, value in zip(self.cache.buffers, self._values):
             buf[...] = value.numpy()
         self._bound_version = None

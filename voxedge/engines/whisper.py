@@ -9,7 +9,6 @@ LocalAgreement (voxedge/agreement.py) over the same window transcriber.
 
 from __future__ import annotations
 
-import collections
 import warnings
 
 import numpy as np
@@ -19,16 +18,22 @@ from ..audio import SAMPLE_RATE
 from ..config import WhisperConfig
 from ..errors import OptionError
 from ..transcript import Segment
+from . import whisper_language
 from .base import Model
 from .kv_cache import kv_names
+from .whisper_decoding import WindowDecoder
+from .whisper_fallback import Decoding, PreviousText
 from .whisper_window import WindowTranscriber
 
 
 class WhisperModel(Model):
     family = "whisper"
     config_type = WhisperConfig
-    stream_fields = frozenset({"step_ms", "keyterms"})
-    transcribe_fields = frozenset({"condition_on_previous_text", "keyterms", "keyterm_route"})
+    stream_fields = frozenset({"step_ms", "keyterms", "language", "task"})
+    transcribe_fields = frozenset({
+        "keyterms", "keyterm_route", "language", "task", "beam_size", "patience", "length_penalty", "temperature",
+        "best_of", "compression_ratio_threshold", "log_prob_threshold", "no_speech_threshold", "initial_prompt",
+        "condition_on_previous_text", "prompt_reset_on_temperature", "seed"})
 
     def _open(self) -> None:
         cfg = self.config
@@ -59,14 +64,28 @@ class WhisperModel(Model):
         padded[:, : min(window.shape[1], frames)] = window[:, :frames]
         return dict(zip(self._cross_names, self.encoder.run(None, {"mel": padded[None]})))
 
-    def prompt(self, previous_tokens, hotwords=()) -> list:
+    def prompt(self, previous_tokens, hotwords=(), start_sequence=None) -> list:
         """The decoder's prompt: <|startofprev|>, hotwords, previous text (together at most half the
-        context, as faster-whisper), then the start sequence."""
+        context, as faster-whisper), then the start sequence (default: the bundle's, English)."""
         budget = self.config.max_positions // 2 - 1
         hotwords = list(hotwords)[:budget]
         keep = budget - len(hotwords)
         context = hotwords + (list(previous_tokens)[-keep:] if keep else [])
-        return ([self.config.tokens.sot_prev, *context] if context else []) + list(self.config.sot_sequence)
+        return ([self.config.tokens.sot_prev, *context] if context else []) + list(start_sequence or self.config.sot_sequence)
+
+    def prompt_tokens(self, initial_prompt) -> tuple[int, ...]:
+        """`initial_prompt` (TranscribeOptions) as token ids: text is encoded as faster-whisper does
+        (" " + text.strip()); ids must be text or timestamp tokens."""
+        if initial_prompt is None:
+            return ()
+        if isinstance(initial_prompt, str):
+            return tuple(self.text_encoder.encode(" " + initial_prompt.strip()))
+        tokens = self.config.tokens
+        bad = [t for t in initial_prompt if not (t < tokens.eot or tokens.timestamp_begin <= t < self.config.vocab)]
+        if bad:
+            raise OptionError(f"initial_prompt: {bad[0]} is not a text or timestamp token of this model "
+                              f"(text tokens are 0..{tokens.eot - 1})")
+        return initial_prompt
 
     def keyterms(self, terms, route: str = "boost") -> tuple:
         """(logits processor or None, hotword tokens) for keyterms, by route: boosting in the decode
@@ -85,28 +104,35 @@ class WhisperModel(Model):
     # -- Model -----------------------------------------------------------------------------------
 
     def _language(self, source, options):
+        """The language asked for, or detected on the first 30 s as faster-whisper does."""
+        whisper_language.check(self.config, options.language, options.task)
         if not self.config.languages:  # an English-only model
             return "en", None
-        return options.language, None
+        if options.language is not None:
+            return options.language, None
+        logits, _ = WindowDecoder(self).prefill(self.encode(_first_window(self, source)), [self.config.tokens.sot])
+        return whisper_language.detect(logits, self.config.languages)
 
     def _segments(self, source, options, info):
         """Segments of a file, window by window, in bounded memory."""
-        window = WindowTranscriber(self, None, *self.keyterms(options.keyterms, options.keyterm_route))
-        history = collections.deque(maxlen=self.config.max_positions // 2)
+        window = WindowTranscriber(self, None, *self.keyterms(options.keyterms, options.keyterm_route),
+                                   decoding=Decoding.of(options), language=info.language, task=options.task)
+        history = PreviousText(self.config.max_positions // 2, self.prompt_tokens(options.initial_prompt),
+                               options.condition_on_previous_text, options.prompt_reset_on_temperature)
         frames = _FileFrames(self, source)
         seek_seconds = self.mel.hop_length / SAMPLE_RATE
         while (mel := frames.window(self.config.window_frames)).shape[1]:
-            hypothesis = window(mel, history, frames.start * seek_seconds)
+            hypothesis = window(mel, history.tokens, frames.start * seek_seconds)
             for segment in hypothesis.segments:
                 if segment.words:
                     yield Segment(segment.start, segment.end, "".join(w.text for w, _ in segment.words),
                                   tuple(w for w, _ in segment.words))
-                if options.condition_on_previous_text:
-                    history += segment.tokens
+            history.add(hypothesis, self.tokens)
             frames.advance(hypothesis.seek)
 
     def _stream_engine(self, options, on_step) -> LocalAgreement:
-        window = WindowTranscriber(self, on_step, *self.keyterms(options.keyterms))
+        window = WindowTranscriber(self, on_step, *self.keyterms(options.keyterms), language=options.language,
+                                   task=options.task)
         return LocalAgreement(_LiveWindow(self, window), SAMPLE_RATE * options.step_ms // 1000,
                               self.config.max_positions // 2)
 
@@ -151,3 +177,12 @@ class _FileFrames:
     def advance(self, frames: int) -> None:
         self._buffer = self._buffer[:, frames:]
         self.start += frames
+
+
+def _first_window(model: WhisperModel, source) -> np.ndarray:
+    """The mel frames faster-whisper detects the language on: the first 30 s of the whole file's
+    features (scaled by the file's maximum); a shorter file's include the frame past its content."""
+    mel = model.mel
+    ceiling = max(float(chunk.max(initial=-np.inf)) for chunk in mel.signal_frames(source.blocks()))
+    first = next(mel.signal_frames(source.blocks(), model.config.window_frames))
+    return mel.normalize(first, ceiling)

@@ -1,4 +1,4 @@
-"""Greedy decoding of one 30 s Whisper window, with openai/whisper's logit rules (docs/whisper.md).
+"""Decoding one 30 s Whisper window, with openai/whisper's logit rules (docs/whisper.md).
 
 The rules, applied in this order to every step's logits, are those of openai/whisper's decoding.py
 (CTranslate2 and faster-whisper implement the same): suppress non-speech and control tokens, suppress
@@ -6,7 +6,12 @@ a blank or end-of-text as the first token, and the timestamp rules: timestamps c
 never decrease, the first token is a timestamp no later than 1 s, and a timestamp is forced when all
 timestamps together are likelier than any text token.
 
-Tokens in, tokens out: times, words and segments are voxedge/engines/whisper_window.py's job.
+Tokens are picked greedily here, or by beam search or sampling (voxedge/engines/whisper_search.py,
+CTranslate2's algorithms, which faster-whisper runs). Each hypothesis keeps its own self-attention
+cache (a decoder "row"); the graph runs one row at a time. A logits processor (keyterms,
+voxedge/logits.py) adjusts every step's logits before the rules: greedy decoding takes a broken
+match's bonus back by deciding again, beam search and sampling by the score. Tokens in, tokens out: times, words and
+segments are voxedge/engines/whisper_window.py's job.
 """
 
 from __future__ import annotations
@@ -17,88 +22,168 @@ import numpy as np
 
 from ..logits import GreedyTakeBack
 from .kv_cache import CachedGraph, SlidingKVCache
+from .whisper_search import beam_search, log_softmax, sample
 
 NEG_INF = np.float32(-np.inf)
 
 
 @dataclass(frozen=True)
+class Search:
+    """How tokens are picked at one temperature (faster-whisper's meanings): greedy when
+    temperature == 0 and beam_size == 1, beam search when beam_size > 1, else `best_of` samples."""
+
+    beam_size: int = 1
+    patience: float = 1.0
+    length_penalty: float = 1.0
+    temperature: float = 0.0
+    best_of: int = 1
+
+
+GREEDY = Search()
+
+
+@dataclass(frozen=True)
 class Decoded:
-    tokens: list  # sampled tokens, end-of-text excluded
-    avg_logprob: float
-    no_speech_prob: float
-
-
-def log_softmax(x: np.ndarray) -> np.ndarray:
-    x = x.astype(np.float64)
-    shifted = x - x.max()
-    return shifted - np.log(np.exp(shifted).sum())
+    tokens: list  # the chosen hypothesis, end-of-text excluded
+    avg_logprob: float  # its summed log-probability (end-of-text included) / (len(tokens) + 1)
+    no_speech_prob: float  # p(<|nospeech|>) after <|startoftranscript|>
 
 
 class WindowDecoder:
-    """Per-caller decoding state (the self-attention cache) over a shared WhisperModel."""
+    """Per-caller decoding state (the self-attention caches) over a shared WhisperModel."""
 
     def __init__(self, model, on_step=None, processor=None):
         """`processor`: a logits processor (voxedge/logits.py), e.g. keyterms. It adjusts the logits
         before the rules, so that a suppressed token stays suppressed and timestamps stay paired,
-        while the timestamp-mass rule weighs the adjusted text tokens; its take-backs re-decide."""
+        while the timestamp-mass rule weighs the adjusted text tokens."""
         cfg = model.config
         self.model = model
-        self.on_step = on_step
+        self.on_step = on_step  # sees (token, logits) at each greedy step
         self.processor = processor
         self.max_positions = cfg.max_positions
-        self.cache = SlidingKVCache.of(cfg.decoder, cfg.max_positions, initial=64)
-        self.graph = CachedGraph(model.decoder, self.cache, ["logits"])
+        self.rows: list[tuple[SlidingKVCache, CachedGraph]] = []
         tokens = cfg.tokens
-        self.eot, self.ts_begin = tokens.eot, tokens.timestamp_begin
+        self.eot, self.sot, self.ts_begin = tokens.eot, tokens.sot, tokens.timestamp_begin
         self.no_timestamps, self.no_speech = tokens.no_timestamps, tokens.no_speech
         self.suppress = np.asarray(cfg.suppress_tokens, np.int64)
         self.begin_suppress = np.asarray(cfg.begin_suppress_tokens, np.int64)
         self.max_initial = cfg.max_initial_timestamp_index
 
-    def decode(self, cross: dict, prompt: list, timestamps: bool = True) -> Decoded:
-        """Greedy decoding after `prompt` over one window's cross-attention keys/values."""
-        self.cache.length = 0
-        logits = self._step(prompt, cross, 0)
-        no_speech = float(np.exp(log_softmax(logits)[self.no_speech]))
-        tokens, logprobs = [], []
-        guard = GreedyTakeBack(self.processor) if self.processor is not None else None
-        while len(tokens) < min(self.max_positions // 2, self.max_positions - len(prompt)):
-            step = len(tokens)
-            candidates = guard.candidates(step, logits) if guard is not None else logits.copy()
-            filtered = self._filter(candidates, tokens, timestamps)  # after the bonuses: the rules have the last word
-            token = int(np.argmax(filtered))
-            if self.on_step:
-                self.on_step(token, logits)
-            if guard is not None:
-                resume = guard.advance(step, token, logits, filtered[token] > logits[token],
-                                       lambda: int(np.argmax(self._filter(logits.copy(), tokens, timestamps))))
-                if resume is not None:  # a keyterm match broke: decide again where a bonus first made the choice
-                    step, logits = resume
-                    del tokens[step:], logprobs[step:]
-                    self.cache.length = len(prompt) + step
-                    continue
-            logprobs.append(float(log_softmax(filtered)[token]))
-            if token == self.eot:
-                break
-            tokens.append(token)
-            logits = self._step([token], cross, len(prompt) + len(tokens) - 1)
-        return Decoded(tokens, sum(logprobs) / (len(tokens) + 1), no_speech)
+    def decode(self, cross: dict, prompt: list, timestamps: bool = True, search: Search = GREEDY,
+               rng: np.random.Generator | None = None) -> Decoded:
+        """Decode after `prompt` ([<|startofprev|>, previous text...,] the start sequence) over one
+        window's cross-attention keys/values. `rng` draws the samples when search.temperature > 0."""
+        logits, no_speech = self.prefill(cross, prompt)
+        # CTranslate2's length limit: half the context, and the context minus the prompt before its last token
+        budget = min(self.max_positions // 2, self.max_positions - (len(prompt) - 1))
+        start = len(prompt)
+        if search.temperature > 0:
+            tokens, logprob = sample(self, cross, logits, start, budget, search, rng, timestamps)
+        elif search.beam_size > 1:
+            tokens, logprob = beam_search(self, cross, logits, start, budget, search, timestamps)
+        else:
+            tokens, logprob = self._greedy(cross, logits, start, budget, timestamps)
+        return Decoded(tokens, logprob / (len(tokens) + 1), no_speech)
 
-    def _step(self, ids: list, cross: dict, position: int) -> np.ndarray:
+    def prefill(self, cross: dict, prompt: list) -> tuple[np.ndarray, float]:
+        """Row 0 restarted on `prompt`: the logits after its last token, and p(no speech) from the
+        logits after <|startoftranscript|> (the graph gives the last position's logits only, so the
+        prompt runs in two calls when the start sequence has language and task tokens)."""
+        self._ensure_rows(1)
+        self.rows[0][0].length = 0
+        cut = prompt.index(self.sot) + 1
+        logits = self.run(0, prompt[:cut], cross, 0)
+        no_speech = float(np.exp(log_softmax(logits)[self.no_speech]))
+        if cut < len(prompt):
+            logits = self.run(0, prompt[cut:], cross, cut)
+        return logits, no_speech
+
+    def run(self, row: int, ids: list, cross: dict, position: int) -> np.ndarray:
+        """Logits after feeding `ids` at `position` to row `row` (its cache grows by len(ids))."""
         feeds = {
             "inputs_embeds": self.model.embed(ids)[None],
             "position_ids": np.arange(position, position + len(ids), dtype=np.int64)[None],
             **cross,
         }
-        return self.graph.run(feeds, len(ids))[0][0]
+        return self.rows[row][1].run(feeds, len(ids))[0][0]
 
-    def _filter(self, logits: np.ndarray, tokens: list, timestamps: bool) -> np.ndarray:
+    def reorder(self, parents: list[int]) -> None:
+        """Row i continues what row parents[i] held. Rows are handed over, and a row's cache is
+        copied only when several new rows continue the same one."""
+        self._ensure_rows(len(parents))
+        old = self.rows
+        kept = dict.fromkeys(parents)  # each parent's row goes, uncopied, to its first child
+        spare = [old[j] for j in range(len(old)) if j not in kept]
+        new, taken = [], set()
+        for parent in parents:
+            if parent in taken:
+                row = spare.pop()
+                old[parent][1].pull()  # KV held on a device comes to the host first
+                row[0].copy_from(old[parent][0])
+            else:
+                row = old[parent]
+                taken.add(parent)
+            new.append(row)
+        self.rows = new + spare
+
+    def filter(self, logits: np.ndarray, tokens: list, timestamps: bool) -> np.ndarray:
+        """The rules, applied in place to the logits that follow `tokens`."""
         logits[self.suppress] = NEG_INF
         if not tokens:
             logits[self.begin_suppress] = NEG_INF
         if timestamps:
             self._timestamp_rules(logits, tokens)
         return logits
+
+    def start_state(self):
+        """The processor's state before the first token (None without a processor)."""
+        return self.processor.start() if self.processor is not None else None
+
+    def logprobs(self, logits: np.ndarray, tokens: list, state, timestamps: bool) -> np.ndarray:
+        """Log-probabilities of the token after `tokens` (processor state `state`): the processor's
+        adjustment, then the rules."""
+        logits = logits.copy()
+        if self.processor is not None:
+            self.processor.apply(state, logits)
+        return log_softmax(self.filter(logits, tokens, timestamps))
+
+    def advance(self, state, token: int) -> tuple:
+        """(the processor's state after `token`, what it adds to the hypothesis' score)."""
+        return (None, 0.0) if self.processor is None else self.processor.advance(state, token)
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _ensure_rows(self, n: int) -> None:
+        cfg = self.model.config
+        while len(self.rows) < n:
+            cache = SlidingKVCache.of(cfg.decoder, cfg.max_positions, initial=64)
+            self.rows.append((cache, CachedGraph(self.model.decoder, cache, ["logits"])))
+
+    def _greedy(self, cross, logits, start: int, budget: int, timestamps: bool) -> tuple[list, float]:
+        tokens, logprobs = [], []
+        guard = GreedyTakeBack(self.processor) if self.processor is not None else None
+        while len(tokens) < budget:
+            step = len(tokens)
+            candidates = guard.candidates(step, logits) if guard is not None else logits.copy()
+            filtered = self.filter(candidates, tokens, timestamps)  # after the bonuses: the rules have the last word
+            token = int(np.argmax(filtered))
+            if self.on_step:
+                self.on_step(token, logits)
+            if guard is not None:
+                resume = guard.advance(step, token, logits, filtered[token] > logits[token],
+                                       lambda: int(np.argmax(self.filter(logits.copy(), tokens, timestamps))))
+                if resume is not None:  # a keyterm match broke: decide again where a bonus first made the choice
+                    step, logits = resume
+                    del tokens[step:], logprobs[step:]
+                    self.rows[0][0].length = start + step
+                    continue
+            logprobs.append(float(log_softmax(filtered)[token]))
+            if token == self.eot:
+                break
+            tokens.append(token)
+            if len(tokens) < budget:
+                logits = self.run(0, [token], cross, start + step)
+        return tokens, sum(logprobs)
 
     def _timestamp_rules(self, logits: np.ndarray, tokens: list) -> None:
         begin = self.ts_begin

@@ -13,7 +13,6 @@ segment by token instead, and seeks by timestamps alone.
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -22,13 +21,14 @@ import numpy as np
 from ..transcript import Word
 from .whisper_alignment import (WITHOUT_SPACES, CrossAttentionAligner, SegmentTimes, WordTiming, assign_to_segments,
                                 merge_punctuations, split_words, window_words)
+from . import whisper_language
 from .whisper_decoding import WindowDecoder
+from .whisper_fallback import Decoding, compression_ratio, decode_with_fallback, is_silent
 
 TIME_PRECISION = 0.02  # seconds per timestamp token
 FRAMES_PER_TIMESTAMP = 2  # mel frames (10 ms) per timestamp step
-NO_SPEECH_THRESHOLD = 0.6  # a window is silent when no-speech is this likely ...
-LOGPROB_THRESHOLD = -1.0  # ... and the decoded text this unlikely (openai/whisper's defaults)
-COMPRESSION_RATIO_THRESHOLD = 2.4  # text that compresses better repeats itself (openai/whisper's default)
+LIVE_DETECTION_SECONDS = 2.0  # live, an unknown language is fixed on the first window this long with speech
+COMPRESSION_RATIO_THRESHOLD = 2.4  # keyterms: text that compresses better repeats itself (openai/whisper's default)
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,8 @@ class Span(NamedTuple):
 class Hypothesis:
     segments: list  # [TimedSegment]
     seek: int  # mel frames of this window that are done: the next window starts there
+    temperature: float = 0.0  # the temperature its text was decoded at (the last one tried, if all failed)
+    silent: bool = False  # skipped by the no-speech rule
 
     @property
     def words(self) -> list:
@@ -63,15 +65,25 @@ class Hypothesis:
 
 
 class WindowTranscriber:
-    """Per-caller state (the decoder's and the aligner's caches) over a shared WhisperModel. Keyterms
-    (`WhisperModel.keyterms`) come as a logits `processor` and/or `hotwords` placed in the prompt."""
+    """Per-caller state (the decoder's and the aligner's caches, the sampling generator, the language)
+    over a shared WhisperModel. `language` None on a multilingual model: each window detects its own
+    until one at least LIVE_DETECTION_SECONDS long has speech (no-speech below the threshold); that
+    language is then kept, and windows before it give no text (files detect beforehand and pass it).
+    Keyterms (`WhisperModel.keyterms`) come as a logits `processor` and/or `hotwords` placed in the prompt."""
 
-    def __init__(self, model, on_step=None, processor=None, hotwords=()):
+    def __init__(self, model, on_step=None, processor=None, hotwords=(), decoding: Decoding = Decoding(),
+                 language: str | None = None, task: str = "transcribe"):
+        whisper_language.check(model.config, language, task)
         self.model = model
         self.decoder = WindowDecoder(model, on_step)
         self.aligner = CrossAttentionAligner(model) if model.aligns_words else None
         self.plain = WindowDecoder(model, on_step)  # the repetition fallback decodes without keyterms
         self.use_keyterms(processor, hotwords)
+        self.decoding = decoding
+        self.rng = np.random.default_rng(decoding.seed)
+        self.language = language if model.config.languages else "en"
+        self.language_probability = None
+        self.task = task
         self.ts_begin = model.config.tokens.timestamp_begin
         self.frame_seconds = model.mel.hop_length / 16000
         self._last_speech = 0.0  # end of the last word timed: faster-whisper's pause rule looks back to it
@@ -84,12 +96,18 @@ class WindowTranscriber:
         """`mel`: [n_mels, frames <= 3000], the window's content; `previous_tokens`: the text before it;
         `offset`: the window's start in seconds."""
         size = mel.shape[1]
-        cross, prompt = self.model.encode(mel), self.model.prompt(previous_tokens, self.hotwords)
-        decoded = self.decoder.decode(cross, prompt)
-        if self.decoder.processor is not None and self.repeats_itself(decoded.tokens):
-            decoded = self.plain.decode(cross, prompt)  # the bonuses sent the window into a loop: without them
-        if decoded.no_speech_prob > NO_SPEECH_THRESHOLD and decoded.avg_logprob < LOGPROB_THRESHOLD:
-            return Hypothesis([], size)
+        cross = self.model.encode(mel)
+        if self.language is None and not self._detect(cross, size):
+            return Hypothesis([], size, silent=True)
+        sot_sequence = whisper_language.start_sequence(self.model.config, self.language, self.task)
+        prompt = self.model.prompt(previous_tokens, self.hotwords, sot_sequence)
+        attempt = decode_with_fallback(self.decoder, cross, prompt, self.decoding, self.rng, self.model.tokens)
+        if self.decoder.processor is not None and attempt.compression_ratio > COMPRESSION_RATIO_THRESHOLD:
+            # the bonuses sent the window into a loop: without them
+            attempt = decode_with_fallback(self.plain, cross, prompt, self.decoding, self.rng, self.model.tokens)
+        decoded = attempt.decoded
+        if is_silent(decoded, self.decoding):
+            return Hypothesis([], size, attempt.temperature, silent=True)
         pieces, last, done = split_segments(decoded.tokens, self.ts_begin)
         # a window whose last segment ends at 0.00 would never advance: then it is done as a whole
         seek = size if done or not last else last * FRAMES_PER_TIMESTAMP
@@ -97,19 +115,28 @@ class WindowTranscriber:
         spans = [Span(offset + start * TIME_PRECISION, window_end if end is None else offset + end * TIME_PRECISION,
                       [t for t in tokens if t < self.ts_begin], tokens) for start, end, tokens in pieces]
         text = [t for span in spans for t in span.text]
-        sot_sequence = self.model.config.sot_sequence
         per_character = self.per_character(sot_sequence)
         times = self.aligner.token_times(cross, sot_sequence, text, size) if self.aligner else None
         if times is None:
             return Hypothesis([TimedSegment(s.start, s.end, s.tokens,
-                                            self.timed_words(s.start, s.end, s.text, per_character)) for s in spans], seek)
+                                            self.timed_words(s.start, s.end, s.text, per_character)) for s in spans],
+                              seek, attempt.temperature)
         segments, last_end = self.aligned_segments(spans, times, offset, window_end, per_character)
         if not single_timestamp_ending(decoded.tokens, self.ts_begin) and last_end > offset:
             # As faster-whisper with word timestamps, the next window starts where the last word ended, but
             # never past the last closing timestamp: when the text repeats itself the path can match the
             # window's last words to a later repetition, and seeking there would skip speech.
             seek = min(seek, round(last_end / self.frame_seconds) - round(offset / self.frame_seconds))
-        return Hypothesis(segments, max(1, seek))
+        return Hypothesis(segments, max(1, seek), attempt.temperature)
+
+    def _detect(self, cross: dict, size: int) -> bool:
+        """Live: detect this window's language; keep it when the window is long enough and has speech."""
+        logits, no_speech = self.decoder.prefill(cross, [self.decoder.sot])
+        threshold = self.decoding.no_speech_threshold
+        if size * self.frame_seconds < LIVE_DETECTION_SECONDS or (threshold is not None and no_speech > threshold):
+            return False
+        self.language, self.language_probability = whisper_language.detect(logits, self.model.config.languages)
+        return True
 
     def per_character(self, sot_sequence) -> bool:
         """Whether the language the start sequence names is written without spaces between words."""
@@ -145,8 +172,7 @@ class WindowTranscriber:
 
     def repeats_itself(self, tokens: list) -> bool:
         """openai/whisper's hallucination test: the window's text compresses too well."""
-        text = self.model.tokens.decode(tokens).encode("utf-8")
-        return bool(text) and len(text) / len(zlib.compress(text)) > COMPRESSION_RATIO_THRESHOLD
+        return compression_ratio(self.model.tokens.decode(tokens)) > COMPRESSION_RATIO_THRESHOLD
 
     def timed_words(self, start: float, end: float, tokens: list, per_character: bool = False) -> list[tuple[Word, list]]:
         """(word, its token ids) for a segment's text tokens, times spread evenly over [start, end] by
