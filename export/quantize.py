@@ -71,12 +71,21 @@ def quantize_blockwise(weight: np.ndarray, fmt: WeightFormat) -> tuple[np.ndarra
     return packed, scales
 
 
+# DynamicQuantizeMatMul multiplies uint8 activations by int8 weights. On x86 CPUs without VNNI (AVX2,
+# AVX-512 before Cascade Lake, AMD before Zen 4) MLAS sums pairs of uint8 x int8 products in int16, which
+# saturates when both are near full range; 7-bit weights (onnxruntime's `reduce_range`) cannot overflow
+# it (255 x 63 x 2 < 32767). Full-range weights sent Whisper tiny.en int8 into repetition loops on such a
+# CPU (WER 0.95 against fp32's 0.32 on 78 sentences, docs/export.md); 7-bit: 0.33.
+PER_CHANNEL_MAX = 63
+
+
 def quantize_per_channel(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A linear's weight [N=out, K=in] -> (int8 [K, N] for MatMul, float32 scales [N]): symmetric, one
-    scale per output channel, as onnxruntime's quantize_dynamic(per_channel=True) writes them."""
-    scales = np.abs(weight).max(axis=1) / 127.0
+    scale per output channel, as onnxruntime's quantize_dynamic(per_channel=True, reduce_range=True)
+    writes them."""
+    scales = np.abs(weight).max(axis=1) / PER_CHANNEL_MAX
     scales[scales == 0] = 1.0
-    quantized = np.clip(np.rint(weight / scales[:, None]), -127, 127).astype(np.int8)
+    quantized = np.clip(np.rint(weight / scales[:, None]), -PER_CHANNEL_MAX, PER_CHANNEL_MAX).astype(np.int8)
     return np.ascontiguousarray(quantized.T), scales.astype(np.float32)
 
 

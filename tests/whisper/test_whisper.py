@@ -10,8 +10,9 @@ from faster_whisper import WhisperModel as FasterWhisper
 import voxedge
 from benchmarks.long_file import BUDGET_MB, measure, write_long_file
 from benchmarks.wer import corpus_wer, normalize
+from voxedge.audio import load_audio
 from voxedge.bundle import open_bundle
-from tests.conftest import asset
+from tests.conftest import asset, synthesize
 from tests.whisper.conftest import faster_whisper_bounds
 
 
@@ -41,14 +42,27 @@ def test_export_reproduces_transformers(whisper_bundles):
     assert report["steps_reference"] > 10  # a real sentence was decoded, not just end-of-text
 
 
-def test_int8_corpus_wer_is_no_worse_than_faster_whisper_int8(models, corpus, ct2_dir):
-    references = [text for _, _, text in corpus]
-    ours = ["".join(s.text for s in models["int8"].transcribe(audio, sample_rate=16000)) for _, audio, _ in corpus]
-    theirs = ["".join(s.text for s in faster_whisper_text(ct2_dir, "int8", audio)) for _, audio, _ in corpus]
-    ours_wer, theirs_wer = corpus_wer(references, ours), corpus_wer(references, theirs)
-    print(f"corpus WER over {len(corpus)} clips: voxedge int8 {ours_wer:.4f}, faster-whisper int8 {theirs_wer:.4f}")
-    assert ours_wer <= theirs_wer + 0.01
-    assert ours_wer < 0.15  # and it is actually transcribing
+@pytest.fixture(scope="module")
+def sentences(corpus, speech_dir):
+    """The corpus and the 70 sentences of the keyterm benchmark (names, jargon, look-alikes: where tiny.en
+    is unsure, so that quantization error shows): [(16 kHz audio, text)]."""
+    from benchmarks.keyterm_corpus import WITH_TERMS, WITHOUT_TERMS
+
+    texts = [text for text, _ in WITH_TERMS] + list(WITHOUT_TERMS)
+    return [(audio, text) for _, audio, text in corpus] + [
+        (load_audio(synthesize(text, speech_dir / f"sentence_{i}.wav")), text) for i, text in enumerate(texts)]
+
+
+def test_int8_wer_is_that_of_the_fp32_model(models, sentences, ct2_dir):
+    # The int8 bundle against the fp32 model run by faster-whisper (the reference): quantization may
+    # cost a little. With full-range per-channel weights, MLAS's int16 sums saturated on CPUs without
+    # VNNI and int8 looped ("who is the only one" x 60): WER 0.95 against 0.32 (export/quantize.py).
+    references = [text for _, text in sentences]
+    ours = ["".join(s.text for s in models["int8"].transcribe(audio, sample_rate=16000)) for audio, _ in sentences]
+    reference = ["".join(s.text for s in faster_whisper_text(ct2_dir, "float32", audio)) for audio, _ in sentences]
+    ours_wer, reference_wer = corpus_wer(references, ours), corpus_wer(references, reference)
+    print(f"WER over {len(sentences)} clips: voxedge int8 {ours_wer:.4f}, faster-whisper fp32 {reference_wer:.4f}")
+    assert ours_wer <= reference_wer + 0.02
 
 
 def test_fp32_long_form_matches_faster_whisper_fp32_segment_by_segment(models, corpus, ct2_dir):
@@ -115,13 +129,17 @@ def test_cli_writes_subtitles(whisper_bundles, corpus, tmp_path, capsys):
 
 def test_long_file_memory_is_flat(whisper_bundles, tmp_path):
     # Whisper files are read, resampled and turned into features window by window: the peak memory of a
-    # 48 kHz stereo file does not grow with its length (it used to: 1.7 GB for 30 minutes).
+    # 48 kHz stereo file does not grow with its length (it used to: 1.7 GB for 30 minutes). The working
+    # set fills in the first minutes (the previous-text prompt reaches its 223 tokens, the caches their
+    # size; measured growth: 143 MB at 2 min, 198 at 10, 204 at 20, 208 at 180), so the shorter file is
+    # 8 minutes long; 30 MB over 12 more minutes catches any growth of 2.5 MB per minute or more (decoding
+    # the whole file alone would add 23 MB per minute of 48 kHz stereo).
     growth = {}
-    for minutes in (2, 20):
+    for minutes in (8, 20):
         figures = measure(whisper_bundles["int8"], write_long_file(tmp_path / f"{minutes}.flac", minutes))
         growth[minutes] = figures["peak_mb"] - figures["warm_mb"]
     print(f"peak RSS growth while transcribing: {growth} MB")
-    assert growth[20] < growth[2] + 40 and growth[20] < BUDGET_MB
+    assert growth[20] < growth[8] + 30 and growth[20] < BUDGET_MB
 
 
 @pytest.fixture(scope="module")
