@@ -151,6 +151,12 @@ class WindowDecoder:
         """(the processor's state after `token`, what it adds to the hypothesis' score)."""
         return (None, 0.0) if self.processor is None else self.processor.advance(state, token)
 
+    @property
+    def graph(self) -> CachedGraph:
+        """The first row's graph, greedy decoding's only one (its KV binding, its time in onnxruntime)."""
+        self._ensure_rows(1)
+        return self.rows[0][1]
+
     # -- internals -------------------------------------------------------------------------------
 
     def _ensure_rows(self, n: int) -> None:
