@@ -18,7 +18,8 @@ from voxedge.audio import load_audio
 from voxedge.bpe import BytePairEncoder
 from voxedge.bundle import manifest_checksum
 from voxedge.engines.whisper_decoding import WindowDecoder
-from voxedge.engines.whisper_window import WindowTranscriber
+from voxedge.engines.whisper_fallback import compression_ratio
+from voxedge.engines.whisper_window import COMPRESSION_RATIO_THRESHOLD
 from voxedge.errors import BundleError, OptionError, UnsupportedError
 from voxedge.keyterms import COOL, KeytermBoost
 from voxedge.options import Keyterm
@@ -160,7 +161,8 @@ def test_a_window_that_bonuses_send_into_a_loop_is_decoded_without_them(model, s
     audio = load_audio(clip)
     processor, _ = model.keyterms([Keyterm("Metformin", 5.0)])
     looped = WindowDecoder(model, processor=processor).decode(model.encode(model.features(audio)), model.prompt([]))
-    assert WindowTranscriber(model).repeats_itself(looped.tokens)  # "Metformin, Metformin, Metformin, ..."
+    # "Metformin, Metformin, Metformin, ...": the text compresses too well (openai/whisper's hallucination test)
+    assert compression_ratio(model.tokens.decode(looped.tokens)) > COMPRESSION_RATIO_THRESHOLD
     texts = [[s.text for s in model.transcribe(audio, sample_rate=16000, keyterms=terms)] for terms in ([], [Keyterm("Metformin", 5.0)])]
     assert texts[0] == texts[1]
 

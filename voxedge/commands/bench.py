@@ -16,10 +16,10 @@ def register(sub) -> None:
                    help="voxtral (real-size graphs, random weights), tiny (vs transformers), whisper "
                    "(vs faster-whisper), live (live vs file, VAD), serve (voxedge serve with 1, 4 and 8 live "
                    "clients, and a soak), peers (vs faster-whisper, whisper.cpp, CrispASR; about an hour and a "
-                   "19 GB cache, so not part of all), kv (KV-cache binding: one shared buffer against two in turn), batch (files per "
-                   "hour with --workers, vs faster-whisper batched), memory (peak memory on a 3-hour 48 kHz "
-                   "stereo file, both families; about an hour, not part of all), all; default: the device "
-                   "verdict only")
+                   "19 GB cache, so not part of all), kv (KV-cache binding: one shared buffer against two in "
+                   "turn), batch (files per hour with --workers, vs faster-whisper batched), memory (peak "
+                   "memory on a 3-hour 48 kHz stereo file, both families; about an hour, not part of all), "
+                   "all; default: the device verdict only")
     p.add_argument("--device", action="store_true", help="measure this machine and say what it can run live")
     p.add_argument("--json", action="store_true", help="print the figures as JSON on stdout")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results"),

@@ -23,7 +23,7 @@ from .whisper_alignment import (WITHOUT_SPACES, CrossAttentionAligner, SegmentTi
                                 merge_punctuations, split_words, window_words)
 from . import whisper_language
 from .whisper_decoding import WindowDecoder
-from .whisper_fallback import Decoding, compression_ratio, decode_with_fallback, is_silent
+from .whisper_fallback import Decoding, decode_with_fallback, is_silent
 
 TIME_PRECISION = 0.02  # seconds per timestamp token
 FRAMES_PER_TIMESTAMP = 2  # mel frames (10 ms) per timestamp step
@@ -169,10 +169,6 @@ class WindowTranscriber:
                 start, end = min(start, kept[0][0].start), max(end, kept[-1][0].end)
             segments.append(TimedSegment(start, end, span.tokens, kept))
         return segments, last_end
-
-    def repeats_itself(self, tokens: list) -> bool:
-        """openai/whisper's hallucination test: the window's text compresses too well."""
-        return compression_ratio(self.model.tokens.decode(tokens)) > COMPRESSION_RATIO_THRESHOLD
 
     def timed_words(self, start: float, end: float, tokens: list, per_character: bool = False) -> list[tuple[Word, list]]:
         """(word, its token ids) for a segment's text tokens, times spread evenly over [start, end] by
