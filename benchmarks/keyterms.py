@@ -16,6 +16,7 @@ terms in the previous-text prompt (faster-whisper's `hotwords`), and both. Repor
   of a broken match).
 
     python -m benchmarks.keyterms [--models tiny.en base] [--weights 2 3 4 5 6] [--parts accuracy cost]
+                                  [--routes boost prompt both]
 
 Figures go to benchmarks/results/keyterms.json (`--out`); a run updates the entries it measured.
 
@@ -39,6 +40,7 @@ from .keyterm_corpus import KEYTERMS, WITH_TERMS, WITHOUT_TERMS
 
 CACHE = Path(__file__).parent / ".cache"
 RESULTS = Path(__file__).parent / "results" / "keyterms.json"
+ROUTES = ("boost", "prompt", "both")
 
 
 # -- bundles and audio -----------------------------------------------------------------------------
@@ -139,10 +141,10 @@ def score(references: list[str], hypotheses: list[str], keyterms: list[str]) -> 
 # -- runs ------------------------------------------------------------------------------------------
 
 
-def routes(weights) -> list[tuple[str, str, float | None]]:
-    """(label, route, weight): no keyterms, then every route."""
-    return ([("none", "boost", None)] + [(f"boost w={w:g}", "boost", w) for w in weights]
-            + [("prompt", "prompt", 2.0)] + [(f"both w={w:g}", "both", w) for w in weights])
+def routes(weights, kinds=ROUTES) -> list[tuple[str, str, float | None]]:
+    """(label, route, weight): no keyterms, then each route of `kinds`."""
+    return ([("none", "boost", None)] + [(f"boost w={w:g}", "boost", w) for w in weights if "boost" in kinds]
+            + [("prompt", "prompt", 2.0)] * ("prompt" in kinds) + [(f"both w={w:g}", "both", w) for w in weights if "both" in kinds])
 
 
 def transcripts(model, items, route: str, weight: float | None) -> list[str]:
@@ -155,12 +157,16 @@ def transcripts(model, items, route: str, weight: float | None) -> list[str]:
 
 def step_cost(model, items, route: str, weight: float, repeats: int) -> dict:
     """Decoding the first window of every clip (encoded once, outside the timing) without keyterms
-    and with them by `route`, alternating. Reported: milliseconds per decode step (one decoder run;
-    re-runs after a take-back included) without and with, the median over repeats of each pair's
-    ratio (the prompt route's cost: a longer prompt to attend to); the time spent in the keyterm
-    machinery (processor and greedy take-back) per step, over a step without keyterms (the boost
-    route's cost, measured where it is spent, free of the noise of two decodes); and the steps run
-    per token kept."""
+    and with them by `route`, alternating, `repeats` times. Reported:
+
+    - ms per decode step (one decoder run past the prompt; re-runs after a take-back included)
+      without and with, and the median over repeats of their ratio (the prompt route's cost: a
+      longer prompt to attend to);
+    - the time spent in the keyterm machinery (processor and greedy take-back) per step, over a step
+      without keyterms (the boost route's own cost, measured where it is spent);
+    - per sentence group (with keyterms, without): decoder runs per token kept (a take-back re-runs
+      the steps of a broken match; 1 without keyterms) and the time per token kept with keyterms over
+      without (median over repeats): what the user pays."""
     from voxedge import logits as logits_module
     from voxedge.engines import whisper_decoding
     from voxedge.engines.whisper_decoding import WindowDecoder
@@ -184,40 +190,43 @@ def step_cost(model, items, route: str, weight: float, repeats: int) -> dict:
 
     processor, hotwords = model.keyterms([Keyterm(t, weight) for t in KEYTERMS], route)
     windows = [model.encode(model.features(audio)) for audio, _, _ in items]
+    groups = np.array([bool(terms) for _, _, terms in items])
     setups = {"without": (None, []), "with": (processor, hotwords)}
-    per_step, steps, kept = {n: [] for n in setups}, {}, {}
+    seconds, runs, kept = ({n: [] for n in setups} for _ in range(3))  # [repeat][clip]
     whisper_decoding.GreedyTakeBack = TimedTakeBack
     try:
         for _ in range(repeats):
             for name, (proc, words) in setups.items():  # alternating, so machine noise hits both alike
-                counted = []
-                decoder = WindowDecoder(model, on_step=lambda token, logits: counted.append(token), processor=proc)
-                start, runs, tokens = time.perf_counter(), [], []
+                decoder, prompt = WindowDecoder(model, processor=proc), model.prompt([], words)
+                plain_run, counted = decoder.run, []
+                decoder.run = lambda row, ids, cross, position: (
+                    counted.append(position >= len(prompt)), plain_run(row, ids, cross, position))[1]
+                row = []
                 for cross in windows:
-                    tokens.append(len(decoder.decode(cross, model.prompt([], words)).tokens) + 1)
-                    runs.append(len(counted) - sum(runs))
-                per_step[name].append((time.perf_counter() - start) / len(counted))
-                steps[name], kept[name] = runs, tokens
+                    start, before = time.perf_counter(), sum(counted)
+                    tokens = len(decoder.decode(cross, prompt).tokens)
+                    row.append((time.perf_counter() - start, sum(counted) - before, tokens))
+                for target, values in zip((seconds, runs, kept), zip(*row)):
+                    target[name].append(np.array(values))
     finally:
         whisper_decoding.GreedyTakeBack = logits_module.GreedyTakeBack
+    per_step = {n: [t.sum() / r.sum() for t, r in zip(seconds[n], runs[n])] for n in setups}
     without = float(np.median(per_step["without"]))
-    keyterm_seconds = TimedTakeBack.seconds / (repeats * sum(steps["with"]))
-    has_terms = [bool(terms) for _, _, terms in items]
-
-    def steps_per_token(group: bool) -> float:
-        pairs = [(s, k) for s, k, g in zip(steps["with"], kept["with"], has_terms) if g == group]
-        return round(sum(s for s, _ in pairs) / sum(k for _, k in pairs), 3)
-
-    return {"ms_per_step_without": round(1000 * without, 3),
-            "ms_per_step_with": round(1000 * float(np.median(per_step["with"])), 3),
-            "step_ratio": round(float(np.median([w / wo for w, wo in zip(per_step["with"], per_step["without"])])), 3),
-            "keyterm_ms_per_step": round(1000 * keyterm_seconds, 4),
-            "keyterm_share_of_a_step": round(keyterm_seconds / without, 4),
-            "steps_per_token_with_terms": steps_per_token(True),
-            "steps_per_token_without_terms": steps_per_token(False)}
+    keyterm_seconds = TimedTakeBack.seconds / sum(r.sum() for r in runs["with"])
+    result = {"ms_per_step_without": round(1000 * without, 3),
+              "ms_per_step_with": round(1000 * float(np.median(per_step["with"])), 3),
+              "step_ratio": round(float(np.median([w / wo for w, wo in zip(per_step["with"], per_step["without"])])), 3),
+              "keyterm_ms_per_step": round(1000 * keyterm_seconds, 4),
+              "keyterm_share_of_a_step": round(keyterm_seconds / without, 4)}
+    for label, group in (("with_terms", groups), ("without_terms", ~groups)):
+        per_token = {n: [t[group].sum() / k[group].sum() for t, k in zip(seconds[n], kept[n])] for n in setups}
+        result[f"runs_per_token_{label}"] = round(runs["with"][0][group].sum() / kept["with"][0][group].sum(), 3)
+        result[f"token_time_ratio_{label}"] = round(float(np.median(
+            [w / wo for w, wo in zip(per_token["with"], per_token["without"])])), 3)
+    return result
 
 
-def run(models, weights, repeats: int, cost_weight: float, parts=("accuracy", "cost")) -> dict:
+def run(models, weights, repeats: int, cost_weight: float, parts=("accuracy", "cost"), kinds=ROUTES) -> dict:
     import voxedge
 
     items = clips()
@@ -227,13 +236,13 @@ def run(models, weights, repeats: int, cost_weight: float, parts=("accuracy", "c
     for name in models:
         model = voxedge.load(bundle(name))
         rows = {}
-        for label, route, weight in routes(weights) if "accuracy" in parts else ():
+        for label, route, weight in routes(weights, kinds) if "accuracy" in parts else ():
             rows[label] = score(references, transcripts(model, items, route, weight), KEYTERMS)
             print(f"{name:8} {label:12} {rows[label]}", flush=True)
         if "cost" in parts:
-            subset = items[:: max(1, len(items) // 12)]
+            subset = items[: len(WITH_TERMS) : 3] + items[len(WITH_TERMS) :]  # every plain sentence
             rows["step_cost"] = {route: step_cost(model, subset, route, cost_weight, repeats)
-                                 for route in ("boost", "prompt")}
+                                 for route in ("boost", "prompt") if route in kinds}
             print(f"{name:8} step cost   {rows['step_cost']}", flush=True)
         result[name] = rows
     return result
@@ -246,9 +255,11 @@ def main(argv=None) -> None:
     parser.add_argument("--cost-weight", type=float, default=4.0, help="the weight at which the step cost is measured")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--parts", nargs="+", default=["accuracy", "cost"], choices=["accuracy", "cost"])
+    parser.add_argument("--routes", nargs="+", default=list(ROUTES), choices=ROUTES,
+                        help="the routes to measure (no keyterms is always measured)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    result = run(args.models, args.weights, args.repeats, args.cost_weight, args.parts)
+    result = run(args.models, args.weights, args.repeats, args.cost_weight, args.parts, args.routes)
     if args.out.exists():  # keep the figures of the parts and models not run this time
         previous = json.loads(args.out.read_text())
         result = previous | {key: previous.get(key, {}) | value if isinstance(value, dict) else value
