@@ -41,14 +41,15 @@ class GreedyTakeBack:
     A token chosen only because of a bonus (the choice without bonuses differs) is tentative. When
     a later token takes the bonus back (a keyterm match breaks), decoding resumes at the first
     tentative choice since the match began, with that token's bonus refused at that step, so a
-    false start costs a few re-run steps instead of a wrong word. Logits are kept only for the
-    tentative steps of the match in progress.
+    false start costs a few re-run steps instead of a wrong word. The steps of the match in progress
+    that got a bonus keep their logits; which of them were tentative is asked only when the match
+    breaks, so a match that goes on costs no second look at its steps.
     """
 
     def __init__(self, processor: LogitsProcessor, max_take_backs: int = MAX_TAKE_BACKS):
         self.processor = processor
         self.states = [processor.start()]  # before each step
-        self.tentative: dict[int, tuple] = {}  # step -> (its logits, the token chosen), in the match
+        self.boosted: dict[int, tuple] = {}  # step -> (its logits, the token chosen with a bonus), in the match
         self.refused: dict[int, set[int]] = {}  # step -> tokens whose bonus is refused there
         self.left = max_take_backs
 
@@ -56,27 +57,31 @@ class GreedyTakeBack:
         """The logits of `step` with the bonuses the state gives (and not those refused)."""
         boosted = logits.copy()
         self.processor.apply(self.states[step], boosted)
-        refused = list(self.refused.get(step, ()))
-        boosted[refused] = logits[refused]
+        refused = self.refused.get(step)
+        if refused:
+            boosted[list(refused)] = logits[list(refused)]
         return boosted
 
     def advance(self, step: int, token: int, logits: np.ndarray, boosted: bool,
-                unboosted_choice: Callable[[], int]) -> tuple[int, np.ndarray] | None:
-        """Record the choice of `token` at `step` from `logits` (`boosted`: it had a bonus). When
-        it takes back a bonus that tentative choices earned: (step to resume from, its logits)."""
+                unboosted_choice: Callable[[int, np.ndarray], int]) -> tuple[int, np.ndarray] | None:
+        """Record the choice of `token` at `step` from `logits` (`boosted`: it had a bonus;
+        `unboosted_choice(step, logits)`: what that step would choose without bonuses). When it takes
+        back a bonus that tentative choices earned: (step to resume from, its logits)."""
         state, correction = self.processor.advance(self.states[step], token)
-        if correction < 0 and self.tentative and self.left > 0:
-            first = min(self.tentative)
-            first_logits, first_token = self.tentative[first]
-            self.left -= 1
-            self.refused = {s: tokens for s, tokens in self.refused.items() if s <= first}
-            self.refused.setdefault(first, set()).add(first_token)
-            del self.states[first + 1 :]
-            self.tentative = {}
-            return first, first_logits
-        if boosted and unboosted_choice() != token:
-            self.tentative[step] = (logits, token)
+        if correction < 0 and self.left > 0:
+            first = next((s for s, (earlier, chosen) in sorted(self.boosted.items())
+                          if unboosted_choice(s, earlier) != chosen), None)
+            if first is not None:
+                first_logits, first_token = self.boosted[first]
+                self.left -= 1
+                self.refused = {s: tokens for s, tokens in self.refused.items() if s <= first}
+                self.refused.setdefault(first, set()).add(first_token)
+                del self.states[first + 1 :]
+                self.boosted = {}
+                return first, first_logits
+        if boosted:
+            self.boosted[step] = (logits, token)
         self.states.append(state)
         if self.processor.pending(state) == 0:
-            self.tentative = {}  # a complete term or no match: nothing before can be taken back
+            self.boosted = {}  # a complete term or no match: nothing before can be taken back
         return None

@@ -177,7 +177,7 @@ class WindowDecoder:
                 self.on_step(token, logits)
             if guard is not None:
                 resume = guard.advance(step, token, logits, filtered[token] > logits[token],
-                                       lambda: int(np.argmax(self.filter(logits.copy(), tokens, timestamps))))
+                                       lambda s, earlier: int(np.argmax(self.filter(earlier.copy(), tokens[:s], timestamps))))
                 if resume is not None:  # a keyterm match broke: decide again where a bonus first made the choice
                     step, logits = resume
                     del tokens[step:], logprobs[step:]
