@@ -42,16 +42,15 @@ class Reference:
     decoded since the last complete term that is a prefix of some term; a complete term banks its
     bonus, and once one completes on the current path, a break starts afresh from the breaking token."""
 
-    def __init__(self, terms, at_start=(), frequent_below=0):
+    def __init__(self, terms, at_start=()):
         # a sequence that may begin only at the start follows an invisible token 0 that begins the text
-        terms = [*[(seq, w, 0) for seq, w in terms], *[((0, *seq), w, 1) for seq, w in at_start]]
+        terms = [*terms, *[((0, *seq), w) for seq, w in at_start]]
         self.weight = {}
-        for seq, w, first in terms:
+        for seq, w in terms:
             for i in range(1, len(seq) + 1):
-                earns = w / 2 if i == first + 1 and seq[first] < frequent_below else w
-                self.weight[seq[:i]] = max(self.weight.get(seq[:i], -math.inf), earns)
+                self.weight[seq[:i]] = max(self.weight.get(seq[:i], -math.inf), w)
         self.weight.update({(0,): 0.0} if at_start else {})
-        self.complete = {seq for seq, _, _ in terms}
+        self.complete = {seq for seq, _ in terms}
 
     def score(self, prefix) -> float:
         return sum(self.weight[prefix[:i]] for i in range(1, len(prefix) + 1))
@@ -143,15 +142,6 @@ def test_spellings_without_a_space_begin_only_at_the_start():
     assert credit(proc, [4, 1, 2]) == 0.0 and credit(proc, [5, 1, 2]) == 2.0
 
 
-def test_a_frequent_first_token_earns_half_the_weight():
-    proc = KeytermBoost([((1, 2, 3), 2.0), ((5, 1), 2.0)], at_start=[((1, 4), 2.0)], frequent_below=2)
-    assert bonuses(proc, proc.start())[[1, 5]].tolist() == [1.0, 2.0]  # 1 is frequent: half to begin
-    steps, _ = run(proc, [1, 2, 3])
-    assert [b for b, _ in steps] == [1.0, 2.0, 2.0] and credit(proc, [1, 2, 3]) == 5.0
-    assert credit(proc, [1, 2, 6]) == 0.0 and credit(proc, [5, 1]) == 4.0  # only a first token earns less
-    assert bonuses(proc, run(proc, [1])[1])[[2, 4]].tolist() == [2.0, 2.0]
-
-
 def test_a_term_that_is_a_prefix_of_another_is_kept_when_the_longer_one_breaks():
     proc = KeytermBoost([((1, 2), 1.0), ((1, 2, 3, 4), 2.0)])
     # shared tokens take the larger weight; 1 2 is complete, so breaking after 1 2 3 loses only the 3
@@ -212,11 +202,9 @@ terms_strategy = st.lists(
 
 
 @settings(max_examples=300, deadline=None)
-@given(terms=terms_strategy, at_start=terms_strategy | st.just([]), tokens=st.lists(st.integers(1, 6), max_size=30),
-       frequent_below=st.sampled_from([0, 3]))
-def test_the_automaton_keeps_its_promise(terms, at_start, tokens, frequent_below):
-    proc = KeytermBoost(terms, at_start, frequent_below=frequent_below)
-    ref = Reference(terms, at_start, frequent_below)
+@given(terms=terms_strategy, at_start=terms_strategy | st.just([]), tokens=st.lists(st.integers(1, 6), max_size=30))
+def test_the_automaton_keeps_its_promise(terms, at_start, tokens):
+    proc, ref = KeytermBoost(terms, at_start), Reference(terms, at_start)
     state, expected, total = proc.start(), ref.start(), 0.0
     for token in tokens:
         seen = bonuses(proc, state)

@@ -38,11 +38,6 @@ ROOT, START, COOL = 0, 1, 2
 # The tokens by which a family's decoder keeps time: never boosted, and transparent to a match (a
 # Voxtral word may be cut by padding while its audio arrives).
 TIMING_TOKENS = {"voxtral_realtime": ("eos", "streaming_pad", "streaming_word"), "whisper": ()}
-# Token ids below this are the most frequent pieces (byte-level BPE numbers its tokens in merge
-# order): as a term's first token they earn half its weight (" I" of "Istio", " N" of "Niamh" are weak
-# evidence of the term). Measured on Whisper only, where such false starts made most of greedy
-# take-back's re-run steps.
-FREQUENT_BELOW = {"voxtral_realtime": 0, "whisper": 1000}
 
 
 def as_keyterms(terms) -> tuple[Keyterm, ...]:
@@ -56,14 +51,11 @@ def as_keyterms(terms) -> tuple[Keyterm, ...]:
 
 
 class KeytermBoost:
-    def __init__(self, sequences, at_start=(), skip=(), frequent_below=0):
+    def __init__(self, sequences, at_start=(), skip=()):
         """`sequences`: [(token ids, weight per token)] that may begin anywhere, `at_start` those that
         may begin only at the start; a token shared by several terms gets the largest of their
-        weights. `skip`: token ids never boosted, never part of a term. A first token whose id is
-        below `frequent_below` earns half the weight: its term begins only where the decoder finds
-        that token nearly as likely as its own choice."""
+        weights. `skip`: token ids never boosted, never part of a term."""
         self.skip = frozenset(int(t) for t in skip)
-        self.frequent_below = frequent_below
         self._children: list[dict[int, int]] = [{}, {}, {}]
         self._parent, self._weight, self._end = [ROOT] * 3, [0.0] * 3, [False] * 3
         for root, group in ((ROOT, sequences), (START, at_start)):
@@ -78,20 +70,19 @@ class KeytermBoost:
         self._extra_arrays = [self._corrections(extra) for extra in self._extra]
 
     @classmethod
-    def from_terms(cls, terms, encode, skip=(), frequent_below=0) -> KeytermBoost:
+    def from_terms(cls, terms, encode, skip=()) -> KeytermBoost:
         """Terms (strings or `Keyterm`s) tokenized by `encode` (text -> ids) in every spelling."""
         inside, first = [], []
         for term in as_keyterms(terms):
             for spelling in {term.text, term.text[0].upper() + term.text[1:]}:
                 inside.append((encode(" " + spelling), term.weight))
                 first.append((encode(spelling), term.weight))
-        return cls(inside, first, skip, frequent_below)
+        return cls(inside, first, skip)
 
     @classmethod
     def for_family(cls, family: str, special: dict, terms, encode) -> KeytermBoost:
         """The processor for a bundle of `family` whose manifest names `special` token ids."""
-        return cls.from_terms(terms, encode, skip={special[name] for name in TIMING_TOKENS[family]},
-                              frequent_below=FREQUENT_BELOW[family])
+        return cls.from_terms(terms, encode, skip={special[name] for name in TIMING_TOKENS[family]})
 
     # -- the processor ----------------------------------------------------------------------------
 
@@ -131,16 +122,15 @@ class KeytermBoost:
             raise ValueError(f"a term's tokens {tokens} include a token the processor must not touch")
         node = root
         for token in tokens:
-            earns = weight / 2 if node in (ROOT, START) and token < self.frequent_below else weight
             child = self._children[node].get(token)
             if child is None:
                 child = len(self._children)
                 self._children[node][token] = child
                 self._children.append({})
                 self._parent.append(node)
-                self._weight.append(earns)
+                self._weight.append(weight)
                 self._end.append(False)
-            self._weight[child] = max(self._weight[child], earns)
+            self._weight[child] = max(self._weight[child], weight)
             node = child
         self._end[node] = True
 
