@@ -12,8 +12,8 @@ terms in the previous-text prompt (faster-whisper's `hotwords`), and both. Repor
   without keyterms (and over all sentences);
 - step cost: time per decode step with the route's processor or prompt against without, on the
   same windows, alternating runs, median over `--repeats` of each pair's ratio; the share of the
-  time spent inside the processor; and the steps run per token kept (a take-back re-runs the steps
-  of a broken match).
+  time spent inside the processor; and, per sentence group, the decoder runs per token kept (a
+  take-back re-runs the steps of a broken match) and the time per token kept against without.
 
     python -m benchmarks.keyterms [--models tiny.en base] [--weights 2 3 4 5 6] [--parts accuracy cost]
                                   [--routes boost prompt both]
