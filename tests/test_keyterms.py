@@ -216,14 +216,16 @@ def test_the_automaton_keeps_its_promise(terms, at_start, tokens):
         assert total == pytest.approx(ref.credit(expected), abs=1e-5)
 
 
-def greedy(model, processor, steps, **guard_options):
-    """A greedy loop over a scripted model (prefix -> logits), as the Whisper decoder runs it."""
+def greedy(model, processor, steps, asked=None, **guard_options):
+    """A greedy loop over a scripted model (prefix -> logits), as the Whisper decoder runs it;
+    `asked` collects the steps whose choice without bonuses the take-back asks for."""
     guard, tokens, take_backs = GreedyTakeBack(processor, **guard_options), [], 0
+    asked = [] if asked is None else asked
     while len(tokens) < steps:
         step, logits = len(tokens), model(tuple(tokens))
         boosted = guard.candidates(step, logits)
         token = int(np.argmax(boosted))
-        resume = guard.advance(step, token, logits, boosted[token] > logits[token], lambda s, earlier: int(np.argmax(earlier)))
+        resume = guard.advance(step, token, logits, boosted[token] > logits[token], lambda s, earlier: asked.append(s) or int(np.argmax(earlier)))
         if resume is not None:
             step, resumed_logits = resume
             del tokens[step:]
@@ -253,7 +255,18 @@ def test_greedy_decoding_takes_a_false_start_back():
 
 def test_greedy_decoding_keeps_a_term_the_model_finds_plausible():
     model = scripted({(): {5: 1.0, 1: 0.5}, (1,): {6: 1.0, 2: 0.0}, (1, 2): {7: 1.5, 3: 0.0}})
-    assert greedy(model, KeytermBoost([((1, 2, 3), 2.0)]), 3) == ([1, 2, 3], 0)
+    asked = []
+    assert greedy(model, KeytermBoost([((1, 2, 3), 2.0)]), 3, asked) == ([1, 2, 3], 0)
+    assert asked == []  # a match that completes is never looked at again
+
+
+def test_a_broken_match_asks_its_steps_in_order_until_the_first_tentative_one():
+    # 1 is the model's own choice, 2 and 3 won by their bonuses, then 6 breaks the match
+    model = scripted({(): {1: 3.0}, (1,): {6: 1.0, 2: 0.0}, (1, 2): {6: 1.0, 3: 0.0}, (1, 2, 3): {6: 9.0},
+                      (1, 6): {7: 1.0}, (1, 6, 7): {5: 1.0}})
+    asked = []
+    assert greedy(model, KeytermBoost([((1, 2, 3, 4), 2.0)]), 4, asked) == ([1, 6, 7, 5], 1)
+    assert asked == [0, 1]  # the first tentative step is 1: decoding resumed there
 
 
 def test_greedy_decoding_keeps_the_models_own_choice_when_a_match_breaks():
