@@ -22,12 +22,14 @@ import numpy as np
 PRECISION = ("fp32", "fp16", "int8", "int4")
 
 
-def clips(languages=()) -> list:
-    """[(language, audio, reference text)]."""
+def clips(languages=(), limit: int | None = None) -> list:
+    """[(language, audio, reference text)]: the sentences first (a few seconds each), then the recordings;
+    the first `limit` of them."""
     from .whisper_vs_faster_whisper import corpus, multilingual_corpus
 
     english = [("en", audio, text) for audio, text in corpus()]
-    return english + [item for item in multilingual_corpus() if item[0] in languages and item[0] != "en"]
+    english = english[2:] + english[:2]  # corpus() starts with the two recordings
+    return (english + [item for item in multilingual_corpus() if item[0] in languages and item[0] != "en"])[:limit]
 
 
 def transcribe(model, corpus) -> dict:
@@ -89,10 +91,10 @@ def agreement(ours: dict, best: dict) -> dict:
     return out
 
 
-def evaluate(bundles, reference_dir: Path | None = None, languages=()) -> dict:
+def evaluate(bundles, reference_dir: Path | None = None, languages=(), limit: int | None = None) -> dict:
     import voxedge
 
-    corpus = clips(languages)
+    corpus = clips(languages, limit)
     if not corpus:
         raise SystemExit("voxedge: error: no audio to evaluate on (the real recordings come with `make dev`)")
     models = {str(path): voxedge.load(path) for path in bundles}
@@ -140,13 +142,16 @@ def main(argv=None) -> int:
     parser.add_argument("--reference", type=Path, help="a Voxtral checkpoint (transformers) or Whisper CTranslate2 "
                         "directory whose figures to show beside the bundles'")
     parser.add_argument("--languages", default="", help="also espeak-ng sentences in these languages, e.g. de,fr,es")
+    parser.add_argument("--limit", type=int, help="only the first N clips (the sentences come first)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
+    if args.limit is not None and args.limit < 1:
+        parser.error("--limit must be at least 1")
     from voxedge.errors import VoxedgeError
 
     languages = [code for code in args.languages.split(",") if code]
     try:
-        results = evaluate(args.bundles, args.reference, languages)
+        results = evaluate(args.bundles, args.reference, languages, args.limit)
     except VoxedgeError as exc:
         print(f"voxedge: error: {exc}", file=sys.stderr)
         return 1

@@ -19,6 +19,8 @@ def register(sub) -> None:
                    "Whisper CTranslate2 directory (run by faster-whisper)")
     p.add_argument("--languages", default="", metavar="CODES",
                    help="also espeak-ng sentences in these languages (of de, es, fr, it, nl, pt), e.g. de,fr")
+    p.add_argument("--limit", type=int, metavar="N", help="only the first N clips (the sentences come first): "
+                   "a quick check")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.set_defaults(handler=run)
 
@@ -27,11 +29,15 @@ def run(args) -> int:
     from ..bench import run_in_checkout
     from ..bundle import open_bundle
     from ..catalog import locate
+    from ..errors import VoxedgeError
 
+    if args.limit is not None and args.limit < 1:
+        raise VoxedgeError(f"--limit must be at least 1, got {args.limit}")
     # checked here, so a wrong path or name is one error line; the check runs in the checkout, so
     # directories are passed on as absolute paths
     bundles = [str(open_bundle(locate(b), verify=False).root.resolve()) for b in args.bundles]
     options = [*bundles, "--languages", args.languages] + (["--json"] if args.json else [])
+    options += ["--limit", str(args.limit)] if args.limit else []
     if args.reference is not None:
         options += ["--reference", str(args.reference.resolve())]
     run_in_checkout("benchmarks.evaluate", options, "the accuracy check")
