@@ -90,7 +90,7 @@ def _voxtral_steps(tmp: Path):
         graph = CachedGraph(model.decoder, SlidingKVCache.of(cfg.decoder, 1), ["logits"], binding=binding)
         times = []
         for position, embed in enumerate(embeds):
-            feeds = {"inputs_embeds": embed, "position_ids": np.array([[position]], np.int64), "ada_scale": scale}
+            feeds = model.decoder_feeds(embed, position, scale)
             start = time.perf_counter()
             graph.run(feeds, 1)
             times.append(time.perf_counter() - start)

@@ -7,13 +7,15 @@ Per preset, in a fresh process: load the bundle, first-token latency (the prompt
 bundle's prompt-prefix snapshot and, for comparison, over the whole prompt), then
 in three rounds, each with its own bandwidth measurement: steady 80 ms steps with the encoder KV
 window full (750 frames) and a 30 s decoder context (375 tokens), split into encoder, decoder and
-everything outside onnxruntime; the encoder with 4 and 8 steps per call; and the straightforward
-concat-KV encoder for comparison. Medians over the rounds are reported. Bundles are built
+everything outside onnxruntime; the encoder with 4 and 8 steps per call; decoder calls over 1, 2, 4 and
+8 positions; and the straightforward concat-KV encoder for comparison. Medians over the rounds are reported. Bundles are built
 once into benchmarks/.cache (int4 3.3 GB, int8 5 GB on disk).
 
     python -m benchmarks.voxtral_real --first-token BUNDLE     (any Voxtral bundle, e.g. a tiny one)
+    python -m benchmarks.voxtral_real --verify-cost BUNDLE
 
-measures only the first-token latency, with and without the snapshot.
+measure only the first-token latency, with and without the snapshot, or only the cost of decoder calls
+over 1, 2, 4 and 8 positions (verifying drafted steps, docs/voxtral.md).
 """
 
 from __future__ import annotations
@@ -94,6 +96,7 @@ def measure(bundle: Path, rounds: int = 3) -> dict:
     best = min(batches, key=batches.get)
     result["encoder_speedup_vs_concat"] = round(result["concat_encoder_ms"] / batches[best], 2)
     result["encoder_speedup_vs_concat_batch"] = best
+    result["decoder_call_cost_by_positions"] = verify_cost(model)
     result["resident_at_end_gb"] = round(_resident_gb(), 2)
     result["peak_rss_gb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
     return result
@@ -118,6 +121,32 @@ def first_token_ms(model, audio: np.ndarray, rounds: int = 7) -> dict:
             times.append(first[0] - start)
         result[name] = round(float(np.median(times)) * 1e3, 2)
     return result
+
+
+def verify_cost(model, positions=(1, 2, 4, 8), calls: int = STEPS) -> dict:
+    """Median milliseconds of one decoder call over M positions (the step and M - 1 drafts, all M logits
+    kept) at the benchmark's context, and its ratio to M = 1: what verifying drafted steps costs
+    (docs/voxtral.md). Empty for graphs that give the last position's logits only."""
+    if not model.verifies:
+        return {}
+    stream = model.stream(delay_ms=480)
+    stream.feed(np.zeros(model.padding.first_chunk(6), np.float32))  # the prefill
+    decoder = stream.engine._decoder
+    context = min(CONTEXT, decoder.cache.keep - max(positions))  # a small test model's window is shorter
+    decoder.cache.reserve(context + max(positions) - decoder.cache.length)
+    scale, hidden = stream.engine.ada_scale, model.config.decoder.hidden
+    rng = np.random.default_rng(0)
+    ms = {}
+    for m in positions:
+        times = []
+        for _ in range(calls):
+            decoder.cache.length = context  # verified positions are forgotten the same way
+            embeds = rng.standard_normal((1, m, hidden)).astype(model.config.kv_dtype)
+            start = time.perf_counter()
+            decoder.run(model.decoder_feeds(embeds, context, scale, keep=m), m)
+            times.append(time.perf_counter() - start)
+        ms[m] = float(np.median(times)) * 1e3
+    return {m: {"ms": round(t, 2), "ratio": round(t / ms[positions[0]], 3)} for m, t in ms.items()}
 
 
 def _resident_gb() -> float:
@@ -198,15 +227,22 @@ def main(argv=None) -> None:
     parser.add_argument("--presets", default="int4,int8")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--first-token", type=Path, metavar="BUNDLE", help="only the first-token latency of BUNDLE")
+    parser.add_argument("--verify-cost", type=Path, metavar="BUNDLE",
+                        help="only the cost of decoder calls over 1, 2, 4 and 8 positions in BUNDLE")
     args = parser.parse_args(argv)
-    if args.first_token:
+    bundle = args.first_token or args.verify_cost
+    if bundle:
         import voxedge
         from voxedge.bench.device import machine
 
-        model = voxedge.load(args.first_token, verify=False)
-        audio = (0.1 * np.random.default_rng(0).standard_normal(16000 * 2)).astype(np.float32)
-        print(json.dumps({"bundle": str(args.first_token), "preset": model.bundle.manifest["quantization"],
-                          "machine": machine(), **first_token_ms(model, audio, rounds=21)}, indent=1))
+        model = voxedge.load(bundle, verify=False)
+        result = {"bundle": str(bundle), "preset": model.bundle.manifest["quantization"], "machine": machine()}
+        if args.first_token:
+            audio = (0.1 * np.random.default_rng(0).standard_normal(16000 * 2)).astype(np.float32)
+            result.update(first_token_ms(model, audio, rounds=21))
+        else:
+            result["decoder_call_cost_by_positions"] = verify_cost(model)
+        print(json.dumps(result, indent=1))
         return
     print(json.dumps(measure(args.measure) if args.measure else run(args.presets.split(",")), indent=1))
 

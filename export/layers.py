@@ -227,3 +227,9 @@ def last_position(g: GraphBuilder, h: str, hidden: int) -> str:
     """[1, S, hidden] -> [1, hidden] at the last position (only its logits are needed)."""
     return g.op("Reshape", tail(g, h, 1, axis=1), g.const([1, hidden], np.int64))
 
+
+def last_positions(g: GraphBuilder, h: str, count: str, hidden: int) -> str:
+    """[1, S, hidden] -> [n, hidden]: the last n positions, n the int64 [1] tensor `count`."""
+    last = g.op("Slice", h, g.op("Neg", count), g.const([np.iinfo(np.int64).max], np.int64), g.const([1], np.int64))
+    return g.op("Reshape", last, g.const([-1, hidden], np.int64))
+

@@ -1,4 +1,4 @@
-"""The `voxedge` command: transcribe files, listen to a microphone, describe a bundle, benchmark.
+"""The `voxedge` command: transcribe files, listen to a microphone, describe a bundle, benchmark, evaluate.
 
 The spellings of the subcommands (voxedge/commands/) are a contract (docs/cli.md): add options freely,
 never change them. Importing this module loads argparse only (a Ctrl-C while the rest loads is caught
@@ -13,10 +13,10 @@ import sys
 import warnings
 
 from . import __version__
-from .commands import bench, export, info, listen, models, serve, transcribe
+from .commands import bench, evaluate, export, info, listen, models, serve, transcribe
 from .errors import VoxedgeError
 
-COMMANDS = (transcribe, listen, info, models, export, serve, bench)
+COMMANDS = (transcribe, listen, info, models, export, serve, bench, evaluate)
 
 
 def main(argv=None) -> int:

@@ -8,7 +8,9 @@
 
 push() only copies into a RingBuffer; a worker thread reads it, runs the engine and queues the
 events. If the engine is slower than real time the ring drops the oldest audio, and the count
-reaches the events (`dropped_samples`) and `stream.stats`: nothing is lost silently. A block the
+reaches the events (`dropped_samples`) and `stream.stats`: nothing is lost silently. Before that,
+every event says how much audio is still waiting (`backlog`, seconds), and a Voxtral stream that has
+fallen behind catches up by batching its steps (docs/voxtral.md). A block the
 stream refuses (NaN or infinite samples) is dropped and counted the same way, with a warning; any
 other failure stops the worker, reaches the consumer through events(), and makes push() raise.
 """
@@ -24,6 +26,7 @@ import numpy as np
 from .audio import RATE_RANGE, SAMPLE_RATE
 from .errors import AudioError, OptionError, VoxedgeError
 from .ringbuffer import Block, RingBuffer
+from .stream import with_backlog
 
 _DONE = object()
 
@@ -79,7 +82,7 @@ class LiveStream:
             warnings.warn(f"a block of {block.samples.size} samples was dropped: {exc}", stacklevel=2)
             events = self.stream.feed(Block(block.start, block.samples[:0], block.dropped + block.samples.size),
                                       self.sample_rate)
-        for event in events:
+        for event in with_backlog(events, self.ring.available / self.sample_rate):
             self._events.put(event)
 
     def events(self, timeout: float | None = None):

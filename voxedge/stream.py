@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import threading
 import warnings
 from dataclasses import dataclass, field
@@ -149,8 +150,10 @@ class Stream:
     def run(self, source):
         """Feed every block from `source` (arrays, or a `Microphone`'s blocks) and yield events; closes
         at the end. If you stop early (break, Ctrl-C), call `close()` to get the words still held back."""
+        ring = getattr(source, "ring", None)
         for block in source:
-            yield from self.feed(block, getattr(source, "sample_rate", SAMPLE_RATE))
+            events = self.feed(block, getattr(source, "sample_rate", SAMPLE_RATE))
+            yield from with_backlog(events, ring.available / source.sample_rate) if ring else events
         yield from self.close()
 
     def __enter__(self):
@@ -249,6 +252,11 @@ class Stream:
         first = events[0]
         return [Event(first.kind, first.text, first.start, first.end, first.words, dropped)] + events[1:]
 
+
+
+def with_backlog(events: list[Event], seconds: float) -> list[Event]:
+    """The events, stamped with the audio still waiting to be transcribed (Event.backlog)."""
+    return [dataclasses.replace(event, backlog=round(seconds, 3)) for event in events] if seconds else events
 
 
 def _event(kind: str, words: tuple[Word, ...]) -> Event:

@@ -29,6 +29,8 @@ class Event:
     """A live result. "final" text never changes again; a "partial" is replaced by the next event.
 
     `dropped_samples` counts audio lost to ring-buffer overflow since the previous event (0 normally).
+    `backlog` is the audio, in seconds, that waited in the ring buffer (of a LiveStream or a Microphone
+    the stream runs on) when the event was made: above a fraction of a second, the engine is catching up.
     """
 
     kind: str  # "partial", "final" or "utterance"
@@ -37,6 +39,7 @@ class Event:
     end: float
     words: tuple[Word, ...] = ()
     dropped_samples: int = 0
+    backlog: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """The two Voxtral Realtime graphs, built layer by layer from the checkpoint (docs/voxtral.md).
 
 audio_encoder_step: mel [1, n_mels, 8n] + both conv states + encoder KV -> audio_embeds [1, n, D]
-decoder_step:       inputs_embeds [1, S, D] + decoder KV + ada_scale -> logits of the last position
+decoder_step:       inputs_embeds [1, S, D] + decoder KV + ada_scale + logits_to_keep n
+                    -> logits [n, vocab] of the last n positions
 
 Positions are explicit inputs and the KV caches are shared buffers handled by GroupQueryAttention
 with the model's sliding windows, so the runtime can keep memory bounded forever.
@@ -18,6 +19,7 @@ from ..layers import (
     each,
     fused_linear,
     last_position,
+    last_positions,
     linear,
     lm_head,
     rms_norm,
@@ -97,10 +99,12 @@ def _conv_gelu(g, x, w, name, stride, dtype) -> str:
 
 def build_decoder(path, ckpt, config: dict, fmt: WeightFormat, head_fmt: WeightFormat, progress=None,
                   kv=SHARED_KV) -> GraphBuilder:
-    """decoder_step: the causal LM over inputs_embeds (token + audio embedding), last-position logits.
+    """decoder_step: the causal LM over inputs_embeds (token + audio embedding) -> logits [n, vocab].
 
     ada_scale [layers, hidden] is 1 + ada_rms_norm(t_cond(delay)) per layer, precomputed per delay at
-    export: the delay is chosen at run time by feeding its row set.
+    export: the delay is chosen at run time by feeding its row set. `logits_to_keep` (int64 [1]) asks for
+    the logits of the last n positions: a call over drafted tokens verifies them all at once
+    (docs/voxtral.md). Fixed-shape graphs (`kv.tokens_dim` an int: NPUs) give the last position's only.
     """
     cfg = config["text_config"]
     w = ckpt.scope("language_model.model.")
@@ -120,8 +124,13 @@ def build_decoder(path, ckpt, config: dict, fmt: WeightFormat, head_fmt: WeightF
         x = g.op("Mul", x, g.op("Gather", ada_scale, g.const(i, np.int64), axis=0))
         h = g.op("Add", h, swiglu(g, x, f"layers.{i}.mlp", w, fmt))
 
-    last = rms_norm(g, last_position(g, h, hidden), "norm", w("norm.weight"), cfg["rms_norm_eps"], fmt.dtype)
-    g.output(lm_head(g, last, lm_head_weight(ckpt), head_fmt), "logits", elem, [1, cfg["vocab_size"]])
+    if isinstance(kv.tokens_dim, int):
+        last, rows = last_position(g, h, hidden), 1
+    else:
+        keep = g.input("logits_to_keep", INT64, [1])
+        last, rows = last_positions(g, h, keep, hidden), "logits_rows"
+    last = rms_norm(g, last, "norm", w("norm.weight"), cfg["rms_norm_eps"], fmt.dtype)
+    g.output(lm_head(g, last, lm_head_weight(ckpt), head_fmt), "logits", elem, [rows, cfg["vocab_size"]])
     return g
 
 

@@ -49,12 +49,11 @@ def write_prefix(out: Path) -> dict:
         np.save(out / name, state)
 
     ids = [cfg.tokens.bos] + [cfg.tokens.streaming_pad] * (tokens - 1)
-    feeds = {"inputs_embeds": (model.embed(ids)[None] + audio).astype(dtype),
-             "position_ids": np.arange(tokens, dtype=np.int64)[None]}
+    embeds = (model.embed(ids)[None] + audio).astype(dtype)
     snapshots = []
     for delay in cfg.delays_ms:
         decoder = CachedGraph(model.decoder, SlidingKVCache.of(cfg.decoder, tokens, dtype), ["logits"])
-        decoder.run({**feeds, "ada_scale": model.ada_scales[delay]}, tokens)
+        decoder.run(model.decoder_feeds(embeds, 0, model.ada_scales[delay]), tokens)
         snapshots.append(decoder.snapshot())
     np.save(out / DECODER_KV, np.stack(snapshots))
     return {"tokens": tokens, "encoder_kv": ENCODER_KV, **CONV_STATES, "decoder_kv": DECODER_KV}

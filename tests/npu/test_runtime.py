@@ -117,7 +117,7 @@ def test_alternating_buffers_slide_like_the_shared_one(bundles):
 
     def run(kind):
         graph = CachedGraph(model.decoder, SlidingKVCache.of(cfg.decoder, 1, initial=8), ["logits"], binding=kind)
-        out = [graph.run({"inputs_embeds": e, "position_ids": np.array([[i]], np.int64), "ada_scale": scale}, 1)[0]
+        out = [graph.run(model.decoder_feeds(e, i, scale), 1)[0]
                for i, e in enumerate(embeds)]
         return np.stack(out), graph.cache.compactions
 

@@ -178,7 +178,9 @@ def test_linears_whose_inputs_are_not_whole_blocks_are_padded(tmp_path, clips):
 
     ckpt = tiny.build(tmp_path / "ckpt", text={"intermediate_size": 72})
     assert export_main([str(ckpt), "--out", str(tmp_path / "int8"), "--quant", "int8"]) == 0
-    tokens, logits, _ = run_stream(voxedge.load(tmp_path / "int8"), clips["short"], 480)
+    # fed at the pace of live audio: a whole clip at once would be caught up in batches of 8 encoder
+    # steps, whose int8 activation scales differ (docs/voxtral.md)
+    tokens, logits, _ = run_stream(voxedge.load(tmp_path / "int8"), clips["short"], 480, chunk=1280)
     expected, expected_logits = generate(load_model(ckpt), clips["short"], 480)
     agreement = np.mean([a == b for a, b in zip(tokens, expected)])
     # 8 bits of a random model: near-ties only. One flip cascades (here the prefill from the prompt-prefix

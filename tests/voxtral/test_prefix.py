@@ -41,12 +41,13 @@ def old_bundles(bundles, tmp_path_factory):
 
 
 def prefills(stream):
-    """Record the positions of every decoder call of more than one position (the prompt prefills)."""
+    """Record the positions of every decoder call of more than one position that asks for the last
+    position's logits only (the prompt prefills, not the verification of drafted steps)."""
     decoder = stream.engine._decoder
     run, sizes = decoder.run, []
 
     def counted(feeds, n_new):
-        if n_new > 1:
+        if n_new > 1 and feeds.get("logits_to_keep", [1])[0] == 1:
             sizes.append(n_new)
         return run(feeds, n_new)
 

@@ -30,16 +30,24 @@ def run(args) -> int:
 
 def _run_suites(args) -> dict:
     """Run the suites in a subprocess; their figures (with --json) come back as a dict."""
+    options = [*args.suites, "--out", str(args.out.resolve()), "--repeats", str(args.repeats), "--presets",
+               args.presets] + (["--json"] if args.json else [])
+    done = run_in_checkout("benchmarks", options, "the benchmark suites", capture=args.json,
+                           elsewhere="`voxedge bench --device` works anywhere")
+    return json.loads(done.stdout) if args.json else {}
+
+
+def run_in_checkout(module: str, options: list[str], what: str, capture: bool = False, elsewhere: str = ""):
+    """`python -m module options...` in the checkout voxedge was installed from (the benchmarks package
+    is not installed with voxedge); a failure is one VoxedgeError naming `what`."""
     root = Path(__file__).resolve().parents[2]
     if not (root / "benchmarks" / "__main__.py").is_file():
-        raise VoxedgeError("the benchmark suites run from a voxedge checkout with `make dev`; "
-                           "`voxedge bench --device` works anywhere")
-    command = [sys.executable, "-m", "benchmarks", *args.suites, "--out", str(args.out.resolve()),
-               "--repeats", str(args.repeats), "--presets", args.presets] + (["--json"] if args.json else [])
-    done = subprocess.run(command, cwd=root, stdout=subprocess.PIPE if args.json else None, text=True)
+        raise VoxedgeError(f"{what} run from a voxedge checkout with `make dev`" + (f"; {elsewhere}" if elsewhere else ""))
+    done = subprocess.run([sys.executable, "-m", module, *options], cwd=root, text=True,
+                          stdout=subprocess.PIPE if capture else None)
     if done.returncode:
-        raise VoxedgeError(f"the benchmark suites failed (exit status {done.returncode}); see the output above")
-    return json.loads(done.stdout) if args.json else {}
+        raise VoxedgeError(f"{what} failed (exit status {done.returncode}); see the output above")
+    return done
 
 
 def _device(out: Path) -> dict:

@@ -71,7 +71,8 @@ class Display:
     def __call__(self, event) -> None:
         if self.json_lines:
             print(json.dumps({"kind": event.kind, "text": event.text, "start": round(event.start, 3),
-                              "end": round(event.end, 3), "dropped_samples": event.dropped_samples}), flush=True)
+                              "end": round(event.end, 3), "dropped_samples": event.dropped_samples,
+                              "backlog": event.backlog}), flush=True)
         elif event.kind == "utterance":
             self._final = ""
             print(("\r\033[K" if self.redraw else "") + event.text.strip(), flush=True)

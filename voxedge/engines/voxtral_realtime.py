@@ -10,6 +10,14 @@ taken out. After an end-of-sequence token the session restarts on the audio not 
 The part of the prompt that sees only the left pad is the same in every session: bundles carry its
 caches (the prompt-prefix snapshot, export/voxtral/prefix.py), and a session, fresh or restarted after
 end-of-sequence, starts from them and prefills only the rest of the prompt.
+
+Most steps emit padding. With `verify_steps` k > 1 a decoder call takes the step plus k - 1 drafted
+padding tokens, at the positions whose audio is already encoded, and returns the logits of all k: the
+tokens up to the first one that is not the draft are exactly what k single steps would give, and the
+cache forgets the positions after it (a length reset). Right after a word boundary the next token is
+text, so that call is a single step. Files verify by default; a live stream that has
+fallen behind (CATCH_UP_TOKENS steps' audio waiting, or encoder_batch's if more) encodes and verifies
+in batches to catch up.
 """
 
 from __future__ import annotations
@@ -29,6 +37,8 @@ from .base import Model, stream_segments
 from .kv_cache import CachedGraph, SlidingKVCache, kv_names
 
 ENCODER_OUTPUTS = ["audio_embeds", "conv1_state_out", "conv2_state_out"]
+CATCH_UP_TOKENS = 8  # a live stream with more steps' audio waiting than this encodes that many per call
+CATCH_UP_VERIFY = 4  # ... and verifies at least this many drafted steps per decoder call
 
 
 @dataclass(frozen=True)
@@ -44,8 +54,8 @@ class PrefixCaches:
 class VoxtralRealtimeModel(Model):
     family = "voxtral_realtime"
     config_type = VoxtralConfig
-    stream_fields = frozenset({"delay_ms", "encoder_batch", "keyterms"})
-    transcribe_fields = frozenset({"delay_ms", "encoder_batch", "keyterms"})
+    stream_fields = frozenset({"delay_ms", "encoder_batch", "verify_steps", "keyterms"})
+    transcribe_fields = frozenset({"delay_ms", "encoder_batch", "verify_steps", "keyterms"})
 
     def _open(self) -> None:
         cfg = self.config
@@ -54,6 +64,8 @@ class VoxtralRealtimeModel(Model):
                                                            *kv_names(cfg.encoder.layers, "past")], ENCODER_OUTPUTS)
         self.decoder = self.session("decoder_step", ["inputs_embeds", "position_ids", "ada_scale",
                                                      *kv_names(cfg.decoder.layers, "past")], ["logits"])
+        # graphs exported before 0.4 (and fixed-shape NPU graphs) give the last position's logits only
+        self.verifies = "logits_to_keep" in {i.name for i in self.decoder.get_inputs()}
         self.conv_shapes = {i.name: tuple(i.shape) for i in self.encoder.get_inputs() if i.name.startswith("conv")}
         if not all(all(isinstance(d, int) for d in shape) for shape in self.conv_shapes.values()):
             raise BundleError(f"{self.bundle.root}: the encoder's conv states must have fixed shapes; re-export")
@@ -76,6 +88,18 @@ class VoxtralRealtimeModel(Model):
         conv = {name: self.bundle.array(getattr(spec, name), shape) for name, shape in self.conv_shapes.items()}
         return PrefixCaches(spec.tokens, encoder_kv, conv, dict(zip(cfg.delays_ms, decoder_kv)))
 
+    def decoder_feeds(self, embeds: np.ndarray, first_position: int, ada_scale: np.ndarray, keep: int = 1) -> dict:
+        """The decoder's inputs besides its KV: `embeds` [1, n, hidden] at positions first_position ..
+        first_position + n - 1, asking for the logits of the last `keep` positions."""
+        feeds = {
+            "inputs_embeds": embeds,
+            "position_ids": np.arange(first_position, first_position + embeds.shape[1], dtype=np.int64)[None],
+            "ada_scale": ada_scale,
+        }
+        if self.verifies:
+            feeds["logits_to_keep"] = np.array([keep], np.int64)
+        return feeds
+
     def delay_tokens(self, delay_ms: int | None) -> int:
         """A delay in milliseconds (None: the bundle's default) as a number of 80 ms tokens."""
         cfg = self.config
@@ -85,13 +109,15 @@ class VoxtralRealtimeModel(Model):
             raise UnsupportedError(f"delay {delay_ms} ms is not supported by this bundle; choose one of: {shown}")
         return delay_ms // cfg.ms_per_token
 
-    def _stream_engine(self, options: StreamOptions, on_step) -> VoxtralSession:
+    def _stream_engine(self, options: StreamOptions, on_step, catch_up: bool = True) -> VoxtralSession:
         return VoxtralSession(self, self.delay_tokens(options.delay_ms), options.encoder_batch, on_step,
-                              self.keyterm_processor(options.keyterms))
+                              self.keyterm_processor(options.keyterms), verify_steps=options.verify_steps,
+                              catch_up=catch_up)
 
     def _segments(self, source, options, info):
-        stream = StreamOptions(delay_ms=options.delay_ms, encoder_batch=options.encoder_batch, keyterms=options.keyterms)
-        return stream_segments(Stream(self._stream_engine(stream, None)), source)
+        stream = StreamOptions(delay_ms=options.delay_ms, encoder_batch=options.encoder_batch,
+                               verify_steps=options.verify_steps, keyterms=options.keyterms)
+        return stream_segments(Stream(self._stream_engine(stream, None, catch_up=False)), source)
 
 
 class VoxtralSession:
@@ -101,11 +127,13 @@ class VoxtralSession:
     engine seconds. A keyterm `processor` (voxedge/keyterms.py) adds its bonuses before the argmax; it
     never touches the timing tokens, and a match that breaks is simply left behind (emitted text cannot
     be taken back here). `use_prefix=False` prefills the whole prompt even when the bundle has the
-    prompt-prefix snapshot (the benchmarks' "before", the tests' comparison).
+    prompt-prefix snapshot (the benchmarks' "before", the tests' comparison). `verify_steps` and
+    `catch_up`: the module docstring; `verified` counts the drafted tokens accepted, `calls` the decoder
+    calls after the prompt.
     """
 
     def __init__(self, model: VoxtralRealtimeModel, n_d: int, encoder_batch: int, on_step, processor=None,
-                 use_prefix: bool = True):
+                 use_prefix: bool = True, verify_steps: int = 1, catch_up: bool = True):
         cfg = model.config
         self.model, self.cfg, self.n_d = model, cfg, n_d
         self.ada_scale = model.ada_scales[n_d * cfg.ms_per_token]
@@ -115,8 +143,13 @@ class VoxtralSession:
         self.encoder_batch = encoder_batch
         self.on_step = on_step
         self.processor = processor
-        self.steps = self.resets = 0
-        enc_step = cfg.mel_frames_per_token // 2 * max(len(self.prompt), encoder_batch)
+        self.steps = self.resets = self.calls = self.verified = 0
+        self.catch_up = catch_up
+        self.draft = cfg.tokens.streaming_pad  # the token drafted after a step: most steps are padding
+        self.catch_up_batch = max(CATCH_UP_TOKENS, encoder_batch)
+        # a call verifies at most as many positions as the prompt prefill writes (the cache's step bound)
+        self.verify_steps = min(verify_steps, len(self.prompt)) if model.verifies else 1
+        enc_step = cfg.mel_frames_per_token // 2 * max(len(self.prompt), self.catch_up_batch)
         self._encoder = CachedGraph(model.encoder, SlidingKVCache.of(cfg.encoder, enc_step, cfg.kv_dtype), ENCODER_OUTPUTS)
         self._decoder = CachedGraph(model.decoder, SlidingKVCache.of(cfg.decoder, len(self.prompt), cfg.kv_dtype),
                                     ["logits"])
@@ -160,9 +193,9 @@ class VoxtralSession:
             self._start_session(self._origin + self._fed)
             self._text = TextAssembler(self.model.tokens)
         words: list = []
-        # A token's worth at a time: at most one token of audio waits unconsumed beyond the model's own
+        # catch_up_batch steps' audio at a time: at most that much waits unconsumed beyond the model's own
         # lookahead, which bounds the history kept for restarts whatever size the caller feeds.
-        step = self.cfg.samples_per_token
+        step = self.cfg.samples_per_token * self.catch_up_batch
         for start in range(0, len(samples), step):
             words += self._consume(samples[start : start + step])
         return Update(words, self._open_words())
@@ -201,21 +234,32 @@ class VoxtralSession:
             rest = self.prompt[self._prompt_from :]
             if self._frames.shape[1] < per_token * len(rest):
                 return words
-            words += self._decode(rest, self._encode(len(rest)))
+            (logits,) = self._call_decoder(rest, self._encode(len(rest)), keep=1)
+            words += self._step_with(logits[0])
             if self._ended:
                 return words + self._after_end(final)
         while True:
             available = self._frames.shape[1] // per_token
-            n = min(self.encoder_batch, available) if final else self.encoder_batch * (available >= self.encoder_batch)
+            behind = self.catch_up and not final and available >= self.catch_up_batch
+            batch = self.catch_up_batch if behind else self.encoder_batch
+            n = min(batch, available) if final else batch * (available >= batch)
             if n == 0:
                 break
-            audio = self._encode(n)
-            for i in range(n):
-                words += self._decode(np.array([self._token]), audio[:, i : i + 1])
+            audio, done = self._encode(n), 0
+            verify = max(self.verify_steps, CATCH_UP_VERIFY) if behind and self.model.verifies else self.verify_steps
+            while done < n:
+                new_words, accepted = self._verify(audio[:, done : done + self._draft_length(verify, n - done)])
+                words += new_words
+                done += accepted
                 if self._ended:
                     return words + self._after_end(final)
         self._trim_history()
         return words
+
+    def _draft_length(self, verify: int, left: int) -> int:
+        """Positions for the next call: one right after a word boundary (text follows it, never
+        padding), else up to `verify` over the audio already encoded."""
+        return 1 if self._token == self.cfg.tokens.streaming_word else min(verify, left)
 
     def _encode(self, n_tokens: int) -> np.ndarray:
         frames = self._frames[:, : n_tokens * self.cfg.mel_frames_per_token]
@@ -232,22 +276,38 @@ class VoxtralSession:
         self._enc_pos += n_conv
         return audio
 
-    def _decode(self, ids: np.ndarray, audio: np.ndarray) -> list:
-        """One decoder call (the prefill or a step); returns the words its token completed."""
+    def _verify(self, audio: np.ndarray) -> tuple[list, int]:
+        """One decoder call over audio[:, :k]: the step after the previous token, then k - 1 drafted
+        tokens. Returns the words completed and how many tokens were accepted."""
+        k = audio.shape[1]
+        ids = np.array([self._token] + [self.draft] * (k - 1))
+        (logits,) = self._call_decoder(ids, audio, keep=k)
+        self.calls += 1
+        words, accepted = [], 0
+        for row in logits:
+            words += self._step_with(row)
+            accepted += 1
+            if self._ended or self._token != self.draft:
+                break
+        self.verified += accepted - 1
+        rejected = k - accepted
+        self._decoder.cache.length -= rejected  # the positions after the first token that is not the draft
+        self._dec_pos -= rejected
+        return words, accepted
+
+    def _call_decoder(self, ids: np.ndarray, audio: np.ndarray, keep: int) -> list:
+        """Run the decoder over `ids` (+ their audio embeddings): the logits of the last `keep` positions."""
         embeds = (self.model.embed(ids)[None] + audio).astype(self.cfg.kv_dtype)
-        (logits,) = self._decoder.run(
-            {
-                "inputs_embeds": embeds,
-                "position_ids": np.arange(self._dec_pos, self._dec_pos + len(ids), dtype=np.int64)[None],
-                "ada_scale": self.ada_scale,
-            },
-            len(ids),
-        )
+        feeds = self.model.decoder_feeds(embeds, self._dec_pos, self.ada_scale, keep)
         self._dec_pos += len(ids)
-        token = self._choose(logits[0])
+        return self._decoder.run(feeds, len(ids))
+
+    def _step_with(self, logits: np.ndarray) -> list:
+        """The next token from its logits; returns the words it completed."""
+        token = self._choose(logits)
         start, end = self._times(self._step)
         if self.on_step:
-            self.on_step(token, logits[0], start, end)
+            self.on_step(token, logits, start, end)
         self._step += 1
         self.steps += 1
         return self._emit(token, start, end)

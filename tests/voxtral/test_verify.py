@@ -1,0 +1,151 @@
+"""Multi-step verification (docs/voxtral.md): a decoder call over the step and drafted tokens gives exactly
+the tokens of single steps, at every k, delay and feed size, and a live stream that falls behind catches up.
+
+The tiny random model never emits padding, the draft of real speech, so these tests draft the token it emits
+most (over half its steps): the same acceptance, rollback and restart paths run as with padding."""
+
+import collections
+import threading
+
+import numpy as np
+import pytest
+
+import voxedge
+from voxedge.errors import OptionError, UnsupportedError
+from voxedge.options import StreamOptions
+from voxedge.stream import Stream
+
+from .conftest import run_stream
+
+
+@pytest.fixture(scope="module")
+def fp32(bundles):
+    return voxedge.load(bundles["fp32"])
+
+
+def session_tokens(model, audio, delay_ms=480, chunk=1280, draft=None, catch_up=False, **options):
+    """(tokens, logits, engine) of a session fed `chunk` samples at a time; `draft` replaces padding as
+    the drafted token."""
+    tokens, logits = [], []
+    engine = model._stream_engine(StreamOptions(delay_ms=delay_ms, **options),
+                                  lambda tok, lg, *_: (tokens.append(tok), logits.append(lg)), catch_up=catch_up)
+    if draft is not None:
+        engine.draft = draft
+    stream = Stream(engine)
+    for start in range(0, len(audio), chunk):
+        stream.feed(audio[start : start + chunk])
+    stream.close()
+    return tokens, np.stack(logits), engine
+
+
+def most_emitted(tokens):
+    return collections.Counter(tokens).most_common(1)[0][0]
+
+
+@pytest.mark.parametrize("delay_ms", [80, 480, 2400])
+def test_every_k_gives_the_tokens_of_single_steps(fp32, clips, delay_ms):
+    audio = clips["long"] if delay_ms == 480 else clips["short"]
+    single, single_logits, _ = session_tokens(fp32, audio, delay_ms)  # transformers' tokens (test_runtime.py)
+    draft = most_emitted(single)
+    for k in (2, 4, 8):
+        for chunk in (1280, 16000):
+            tokens, logits, engine = session_tokens(fp32, audio, delay_ms, chunk, draft, encoder_batch=8, verify_steps=k)
+            assert tokens == single, f"k={k}, {chunk}-sample feeds"
+            assert np.abs(logits - single_logits).max() < 1e-4
+            # the drafts were used: fewer decoder calls than steps
+            assert engine.verified >= 5 and engine.calls + engine.verified == engine.steps - 1
+
+
+def test_files_verify_padding_drafts_by_default_and_give_the_same_text(fp32, clips):
+    from voxedge.options import TranscribeOptions
+
+    assert TranscribeOptions().verify_steps == 4 and StreamOptions().verify_steps == 1
+    assert fp32._stream_engine(StreamOptions(), None).draft == fp32.config.tokens.streaming_pad
+    audio = clips["long"]
+    stepped = [s.text for s in fp32.transcribe(audio, sample_rate=16000, verify_steps=1)]
+    assert [s.text for s in fp32.transcribe(audio, sample_rate=16000)] == stepped
+
+
+def test_end_of_sequence_inside_a_verified_call_restarts_where_single_steps_do(fp32, clips, monkeypatch):
+    from voxedge.engines import voxtral_realtime as engine_module
+
+    original = engine_module.VoxtralSession._emit
+
+    def emit(self, token, start, end):  # the 22nd token of the first session becomes end-of-sequence
+        if self._step == 21 and self.resets == 0:
+            token = self.cfg.tokens.eos
+        return original(self, token, start, end)
+
+    monkeypatch.setattr(engine_module.VoxtralSession, "_emit", emit)
+    audio = clips["long"][: 16000 * 8]
+    single, _, one = session_tokens(fp32, audio)
+    verified, _, many = session_tokens(fp32, audio, draft=most_emitted(single), encoder_batch=8, verify_steps=8)
+    assert one.resets == many.resets == 1
+    assert verified == single and many.verified > 0
+
+
+def test_keyterms_boost_the_same_tokens_with_verification(fp32, clips):
+    audio, terms = clips["short"], [voxedge.Keyterm("Kubernetes", 30.0)]  # a weight that changes tokens
+    single, _, _ = session_tokens(fp32, audio, keyterms=terms)
+    assert single != session_tokens(fp32, audio)[0]
+    verified, _, engine = session_tokens(fp32, audio, draft=most_emitted(single), keyterms=terms, encoder_batch=8,
+                                         verify_steps=4)
+    assert verified == single and engine.verified > 0
+
+
+@pytest.mark.parametrize("preset", ["fp16", "int8", "int4"])
+def test_quantized_presets_mostly_agree_with_single_steps(bundles, clips, preset):
+    # batched rows can round differently (int8 activation scales are per call): near-ties may flip
+    model = voxedge.load(bundles[preset])
+    single = session_tokens(model, clips["long"])[0]
+    verified, _, engine = session_tokens(model, clips["long"], draft=most_emitted(single), encoder_batch=8,
+                                         verify_steps=4)
+    agreement = np.mean([a == b for a, b in zip(single, verified)])
+    print(f"{preset}: {agreement:.3f} of {len(single)} tokens agree, {engine.verified} drafts accepted")
+    assert len(verified) == len(single) and agreement >= 0.85 and engine.verified > 0
+
+
+def test_a_stream_fed_faster_than_real_time_catches_up_by_batching(fp32, clips):
+    audio = clips["long"]
+    draft = most_emitted(session_tokens(fp32, audio)[0])
+    paced, _, on_time = session_tokens(fp32, audio, chunk=1280, draft=draft, catch_up=True)
+    behind, _, caught_up = session_tokens(fp32, audio, chunk=len(audio), draft=draft, catch_up=True)
+    assert behind == paced
+    assert on_time.verified == 0 and caught_up.verified > len(paced) // 5
+
+
+def test_live_events_report_the_backlog(fp32, clips):
+    audio = clips["long"][: 16000 * 8]
+    live = voxedge.LiveStream(fp32.stream(delay_ms=480), read_ms=80)
+    feed, calls = live.stream.feed, []
+    entered = [threading.Event(), threading.Event()]
+    release = threading.Event()
+
+    def held_second_feed(block, rate):  # the worker is held up once, while 5 s of audio pile up in the ring
+        calls.append(block)
+        if len(calls) <= 2:
+            entered[len(calls) - 1].set()
+        if len(calls) == 2:
+            release.wait(10)
+        return feed(block, rate)
+
+    live.stream.feed = held_second_feed
+    live.push(audio[:32000])
+    assert entered[0].wait(10)
+    live.push(audio[32000:48000])
+    assert entered[1].wait(10)
+    live.push(audio[48000:])
+    release.set()
+    live.close()
+    events = list(live.events())
+    assert max(e.backlog for e in events) == pytest.approx(5.0, abs=0.1)
+    assert events[-1].backlog == 0.0
+
+
+def test_verify_steps_is_checked_and_only_voxtral_takes_it(fp32, whisper_bundles):
+    with pytest.raises(OptionError, match="verify_steps"):
+        fp32.stream(verify_steps=0)
+    with pytest.raises(OptionError, match="verify_steps"):
+        fp32.transcribe(np.zeros(16000, np.float32), verify_steps=33)
+    with pytest.raises(UnsupportedError, match="verify_steps"):
+        voxedge.load(whisper_bundles["int8"]).stream(verify_steps=4)
