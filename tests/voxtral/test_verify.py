@@ -149,3 +149,33 @@ def test_verify_steps_is_checked_and_only_voxtral_takes_it(fp32, whisper_bundles
         fp32.transcribe(np.zeros(16000, np.float32), verify_steps=33)
     with pytest.raises(UnsupportedError, match="verify_steps"):
         voxedge.load(whisper_bundles["int8"]).stream(verify_steps=4)
+
+
+def test_a_bundle_exported_before_verification_runs_step_by_step(bundles, clips, tmp_path):
+    import json
+    import shutil
+
+    import onnx
+    from onnx import numpy_helper
+
+    from voxedge.bundle import MANIFEST, manifest_checksum, sha256_file
+
+    # the decoder as exported before logits_to_keep: that input a constant 1 (the last position's logits)
+    old = shutil.copytree(bundles["fp32"], tmp_path / "old")
+    graph = onnx.load(old / "decoder_step.onnx", load_external_data=False)
+    keep = next(i for i in graph.graph.input if i.name == "logits_to_keep")
+    graph.graph.input.remove(keep)
+    graph.graph.initializer.append(numpy_helper.from_array(np.ones(1, np.int64), "logits_to_keep"))
+    onnx.save(graph, old / "decoder_step.onnx")
+    manifest = json.loads((old / MANIFEST).read_text())
+    manifest["files"]["decoder_step.onnx"] = {"bytes": (old / "decoder_step.onnx").stat().st_size,
+                                              "sha256": sha256_file(old / "decoder_step.onnx")}
+    manifest["checksum"] = manifest_checksum(manifest)
+    (old / MANIFEST).write_text(json.dumps(manifest))
+
+    model = voxedge.load(old)
+    assert not model.verifies
+    audio = clips["short"]
+    tokens, _, engine = session_tokens(model, audio, draft=0, encoder_batch=8, verify_steps=8)
+    assert engine.verify_steps == 1 and engine.verified == 0
+    assert tokens == run_stream(voxedge.load(bundles["fp32"]), audio, 480)[0]
