@@ -4,8 +4,9 @@ Every `step` samples of new audio the buffer (at most one window) is transcribed
 `hypothesize(audio, prompt, offset, settled)`, conditioned on the text already committed. Words on which
 this hypothesis and the previous one agree, from the start, are committed: they become "final" and
 never change. The rest is the partial. `settled` is the previous hypothesis' committed words still in
-the buffer (its own words, as it returned them): what the new hypothesis need not decode again. Once the buffer is long, it is cut at the end of a completed segment
-that is already committed, so memory and work per step stay bounded on endless streams.
+the buffer (its own words, as it returned them): what the new hypothesis need not decode again. Once
+the buffer is long, it is cut at the end of a completed segment that is already committed, so memory
+and work per step stay bounded on endless streams.
 
 `hypothesize` returns an object with `words` ([(Word, token ids)], times in seconds of engine audio)
 and `segment_ends` (seconds), and has `set_keyterms(terms)`; this module knows nothing else about the
@@ -118,8 +119,9 @@ class LocalAgreement:
         return Word(start, self._last_end, word.text)
 
     def _after_committed(self, words: list) -> int:
-        """Index of the first word of `words` past the committed text. The hypothesis re-transcribes
-        the committed words still in the buffer; they are found by aligning text, not times."""
+        """Index of the first word of `words` past the committed text. The hypothesis holds the
+        committed words still in the buffer too (given as its start, or transcribed again); they are
+        found by aligning text, not times."""
         committed = [key for key, _ in self._in_buffer]
         if not committed:
             return 0
