@@ -138,9 +138,10 @@ class WhisperModel(Model):
 
 
 class _LiveWindow:
-    """LocalAgreement's `hypothesize` for Whisper: a buffer of audio -> its hypothesis. The committed
-    words of the previous hypothesis still in the buffer are not decoded again: their tokens (with
-    their timestamps) are forced as the start of the text, and only what follows is decoded."""
+    """LocalAgreement's `hypothesize` for Whisper: a buffer of audio -> its hypothesis. The segments of
+    the previous hypothesis whose words are committed and still in the buffer are not decoded again:
+    their tokens (with their timestamps) are forced as the start of the text (`settled_prefix`), and
+    only what follows is decoded."""
 
     def __init__(self, model: WhisperModel, window: WindowTranscriber):
         self.model, self.window = model, window

@@ -73,7 +73,7 @@ class WindowDecoder:
                rng: np.random.Generator | None = None, prefix: list = ()) -> Decoded:
         """Decode after `prompt` ([<|startofprev|>, previous text...,] the start sequence) over one
         window's cross-attention keys/values. `rng` draws the samples when search.temperature > 0.
-        `prefix` (greedy only): tokens the text is known to start with (live: its committed words),
+        `prefix` (greedy only): tokens the text is known to start with (live: its committed segments),
         teacher-forced in one call with the prompt; they begin the returned tokens, and the average
         log-probability is that of the tokens decoded after them."""
         if prefix and (search.temperature > 0 or search.beam_size > 1):

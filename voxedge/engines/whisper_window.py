@@ -192,31 +192,26 @@ class WindowTranscriber:
 
 
 def settled_prefix(segments: list, settled: list, shift: int, ts_begin: int, table) -> list:
-    """Live: the decoded tokens of `segments` (a window's, timestamps included) from the segment that
-    `settled` starts through its last word, timestamps moved `shift` steps earlier (the buffer lost that
-    much audio in front): what the next window over the same audio is known to start with. What closes
-    the last word (punctuation, the segment's closing timestamp) was decided on less audio and is left
-    to the model. `settled`: consecutive words of `segments`, the first one opening a segment. Empty when
-    they are not, or when a segment's words are not exactly its text tokens (then the window is decoded
-    whole). `table` decodes tokens."""
+    """Live: the decoded tokens of the segments of a window that `settled` (consecutive words of the
+    window, from a segment's first) holds whole, timestamps moved `shift` steps earlier (the buffer lost
+    that much audio in front): what the next window over the same audio is known to start with. What
+    closes them (the last closing timestamp, punctuation) is left to the model, and so is a segment only
+    partly settled: the model reads it again with the audio that followed (forced word by word, a
+    hallucinated first word steered what came after it). Empty when a segment's words are not exactly
+    its text tokens, or `settled` does not open a segment (then the window is decoded whole). `table`
+    decodes tokens."""
     first = next((i for i, s in enumerate(segments) if s.words and s.words[0] == settled[0]), None) if settled else None
-    if first is None:
-        return []
     tokens, left = [], list(settled)
-    for segment in segments[first:]:
-        if not left:
-            break
+    for segment in segments[first:] if first is not None else ():
         text = [t for t in segment.tokens if t < ts_begin]
-        taken = segment.words[: len(left)]
-        if taken != left[: len(taken)] or [t for _, word in segment.words for t in word] != text:
+        if len(left) < len(segment.words) or segment.words != left[: len(segment.words)]:
+            break
+        if [t for _, word in segment.words for t in word] != text:
             return []
-        left = left[len(taken) :]
-        moved = [max(ts_begin, t - shift) if t >= ts_begin else t for t in segment.tokens]
-        tokens += moved if left else moved[:1] + text[: sum(len(w) for _, w in taken)]
-    if left:
-        return []
-    while tokens[-1] < ts_begin and not table.decode(tokens[-1:]).strip(string.punctuation + " "):
-        tokens.pop()
+        left = left[len(segment.words) :]
+        tokens += [max(ts_begin, t - shift) if t >= ts_begin else t for t in segment.tokens]
+    while tokens and (tokens[-1] >= ts_begin or not table.decode(tokens[-1:]).strip(string.punctuation + " ")):
+        tokens.pop()  # the closing timestamp, then punctuation
     return tokens
 
 
