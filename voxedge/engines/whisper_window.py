@@ -192,24 +192,26 @@ class WindowTranscriber:
 
 
 def settled_prefix(segments: list, settled: list, shift: int, ts_begin: int, table) -> list:
-    """Live: the decoded tokens of the segments of a window that `settled` (consecutive words of the
-    window, from a segment's first) holds whole, timestamps moved `shift` steps earlier (the buffer lost
-    that much audio in front): what the next window over the same audio is known to start with. What
-    closes them (the last closing timestamp, punctuation) is left to the model, and so is a segment only
-    partly settled: the model reads it again with the audio that followed (forced word by word, a
-    hallucinated first word steered what came after it). Empty when a segment's words are not exactly
-    its text tokens, or `settled` does not open a segment (then the window is decoded whole). `table`
+    """Live: the decoded tokens of a window that `settled` (consecutive words of the window, from a
+    segment's first) holds, timestamps moved `shift` steps earlier (the buffer lost that much audio in
+    front): what the next window over the same audio is known to start with. A segment counts once two
+    of its words are settled: forced alone, a segment's first word (often one hallucinated where speech
+    starts) steered the words after it. What closes the prefix (a closing timestamp, punctuation) is
+    left to the model: it was decided on less audio. Empty when a segment's words are not exactly its
+    text tokens, or `settled` does not open a segment (then the window is decoded whole). `table`
     decodes tokens."""
     first = next((i for i, s in enumerate(segments) if s.words and s.words[0] == settled[0]), None) if settled else None
     tokens, left = [], list(settled)
     for segment in segments[first:] if first is not None else ():
         text = [t for t in segment.tokens if t < ts_begin]
-        if len(left) < len(segment.words) or segment.words != left[: len(segment.words)]:
+        taken = segment.words[: len(left)]
+        if taken != left[: len(taken)] or len(taken) < min(2, len(segment.words)):
             break
         if [t for _, word in segment.words for t in word] != text:
             return []
-        left = left[len(segment.words) :]
-        tokens += [max(ts_begin, t - shift) if t >= ts_begin else t for t in segment.tokens]
+        left = left[len(taken) :]
+        moved = [max(ts_begin, t - shift) if t >= ts_begin else t for t in segment.tokens]
+        tokens += moved if len(taken) == len(segment.words) else moved[:1] + text[: sum(len(w) for _, w in taken)]
     while tokens and (tokens[-1] >= ts_begin or not table.decode(tokens[-1:]).strip(string.punctuation + " ")):
         tokens.pop()  # the closing timestamp, then punctuation
     return tokens
