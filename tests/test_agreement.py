@@ -25,9 +25,9 @@ class Script:
         self.ends = ends or {}
         self.calls = []
 
-    def __call__(self, audio, prompt, offset):
+    def __call__(self, audio, prompt, offset, settled):
         i = len(self.calls)
-        self.calls.append((len(audio), list(prompt), offset))
+        self.calls.append((len(audio), list(prompt), offset, texts(w for w, _ in settled)))
         text = self.hypotheses[min(i, len(self.hypotheses) - 1)]
         words = []
         for item in text.split():
@@ -91,7 +91,7 @@ def test_the_buffer_is_cut_at_a_committed_segment_end_and_cut_words_become_the_p
     for _ in range(17):
         la.process(np.zeros(SR, np.float32))
     assert [c[2] for c in script.calls[:16]] == [0.0] * 16
-    buffered, prompt, offset = script.calls[16]
+    buffered, prompt, offset, _ = script.calls[16]
     assert offset == 8.0 and buffered == 9 * SR  # the first segment's audio is gone ...
     assert len(prompt) == 2  # ... and its two committed words are the prompt now
 
@@ -107,3 +107,17 @@ def test_without_agreement_for_too_long_old_words_are_forced_out():
     assert committed, "nothing was forced out of a 30 s buffer"
     assert max(w.end for w in committed) <= 30 - FORCE_COMMIT_LAG + 0.5
     assert max(c[0] for c in script.calls) <= 26 * SR  # the buffer stays bounded
+
+
+def test_the_next_hypothesis_is_told_the_committed_words_still_in_the_buffer():
+    hyp = "one@1-2 two@3-4 three@9-10"
+    script = Script("one@1-2", hyp, ends={i: [8.0, 10.0] for i in range(1, 40)})
+    la = LocalAgreement(script, SR, 100)
+    for _ in range(17):
+        la.process(np.zeros(SR, np.float32))
+    assert [c[3] for c in script.calls[:3]] == [[], [], ["one"]]  # "one" agreed at the second hypothesis
+    assert script.calls[3][3] == ["one", "two", "three"]
+    assert script.calls[16][3] == ["three"]  # the buffer was cut at 8 s: "one" and "two" are the prompt now
+    la.finish()
+    la.process(np.zeros(SR, np.float32))
+    assert script.calls[-1][3] == []  # a new buffer after the end of the audio

@@ -1,10 +1,12 @@
 """Live transcription for any windowed model: LocalAgreement-2 over a growing buffer (whisper_streaming).
 
 Every `step` samples of new audio the buffer (at most one window) is transcribed again by the model's
-`hypothesize(audio, prompt, offset)`, conditioned on the text already committed. Words on which this
-hypothesis and the previous one agree, from the start, are committed: they become "final" and never
-change. The rest is the partial. Once the buffer is long, it is cut at the end of a completed segment
-that is already committed, so memory and work per step stay bounded on endless streams.
+`hypothesize(audio, prompt, offset, settled)`, conditioned on the text already committed. Words on which
+this hypothesis and the previous one agree, from the start, are committed: they become "final" and
+never change. The rest is the partial. `settled` is the previous hypothesis' committed words still in
+the buffer (its own words, as it returned them): what the new hypothesis need not decode again. Once
+the buffer is long, it is cut at the end of a completed segment that is already committed, so memory
+and work per step stay bounded on endless streams.
 
 `hypothesize` returns an object with `words` ([(Word, token ids)], times in seconds of engine audio)
 and `segment_ends` (seconds), and has `set_keyterms(terms)`; this module knows nothing else about the
@@ -46,6 +48,7 @@ class LocalAgreement:
         self._in_buffer: list = []  # [(key, tokens)] of committed words whose audio is still in the buffer
         self._history = collections.deque(maxlen=context_tokens)  # the prompt: committed text cut out of the buffer
         self._pending: list = []  # [(word, tokens)] of the previous hypothesis, not committed yet
+        self._settled: list = []  # [(word, tokens)] of the previous hypothesis, committed and still in the buffer
         self._last_end = 0.0  # end of the last committed word
 
     # -- EngineStream ---------------------------------------------------------------------------
@@ -73,7 +76,7 @@ class LocalAgreement:
         committed = self._update(final=True) if len(self._buffer) else []
         for _, tokens in self._in_buffer:
             self._history.extend(tokens)
-        self._in_buffer, self._pending = [], []
+        self._in_buffer, self._pending, self._settled = [], [], []
         self._buffer_start += len(self._buffer)
         self._buffer, self._since_decode = np.zeros(0, np.float32), 0
         return Update(committed)
@@ -81,16 +84,18 @@ class LocalAgreement:
     # -- LocalAgreement -------------------------------------------------------------------------
 
     def _update(self, final: bool) -> list[Word]:
-        hypothesis = self.hypothesize(self._buffer, list(self._history), self._buffer_start / SAMPLE_RATE)
+        hypothesis = self.hypothesize(self._buffer, list(self._history), self._buffer_start / SAMPLE_RATE,
+                                      self._settled)
         words = hypothesis.words
         self.steps += 1
         first_new = self._after_committed(words)
         new = words[first_new:]
         commit = new if final else self._agreed(new)
         self._pending = [] if final else new[len(commit) :]
+        self._settled = words[: first_new + len(commit)]
         commit = [(self._monotonic(w), tokens) for w, tokens in commit]
         self._in_buffer += [(word_key(w), tokens) for w, tokens in commit]
-        self._trim(words[: first_new + len(commit)], hypothesis.segment_ends)
+        self._trim(hypothesis.segment_ends)
         return [w for w, _ in commit]
 
     def _agreed(self, new: list) -> list:
@@ -114,8 +119,9 @@ class LocalAgreement:
         return Word(start, self._last_end, word.text)
 
     def _after_committed(self, words: list) -> int:
-        """Index of the first word of `words` past the committed text. The hypothesis re-transcribes
-        the committed words still in the buffer; they are found by aligning text, not times."""
+        """Index of the first word of `words` past the committed text. The hypothesis holds the
+        committed words still in the buffer too (given as its start, or transcribed again); they are
+        found by aligning text, not times."""
         committed = [key for key, _ in self._in_buffer]
         if not committed:
             return 0
@@ -123,14 +129,14 @@ class LocalAgreement:
         blocks = [b for b in matcher.get_matching_blocks() if b.size]
         return blocks[-1].b + blocks[-1].size if blocks else 0
 
-    def _trim(self, committed_words: list, segment_ends: list) -> None:
+    def _trim(self, segment_ends: list) -> None:
         """Past TRIM_SECONDS, cut the buffer at the last completed segment whose words are all
         committed; past MAX_BUFFER_SECONDS, before the first uncommitted word whatever the segments.
         Committed words cut out of the buffer become the prompt for what follows."""
         size = len(self._buffer)
         if size <= TRIM_SECONDS * SAMPLE_RATE:
             return
-        committed_end = committed_words[-1][0].end if committed_words else self._buffer_start / SAMPLE_RATE
+        committed_end = self._settled[-1][0].end if self._settled else self._buffer_start / SAMPLE_RATE
         cuts = [e for e in segment_ends[:-1] if e <= committed_end + 1e-6]
         if cuts:
             cut = max(cuts)
@@ -145,7 +151,9 @@ class LocalAgreement:
             return
         self._buffer = self._buffer[drop:]
         self._buffer_start += drop
-        gone = min(sum(1 for w, _ in committed_words if w.end <= cut + 1e-6), len(self._in_buffer))
+        gone = sum(1 for w, _ in self._settled if w.end <= cut + 1e-6)
+        self._settled = self._settled[gone:]
+        gone = min(gone, len(self._in_buffer))
         for _, tokens in self._in_buffer[:gone]:
             self._history.extend(tokens)
         self._in_buffer = self._in_buffer[gone:]

@@ -12,6 +12,7 @@ from benchmarks.long_file import BUDGET_MB, measure, write_long_file
 from benchmarks.wer import corpus_wer, normalize
 from voxedge.audio import load_audio
 from voxedge.bundle import open_bundle
+from voxedge.engines.whisper_decoding import WindowDecoder
 from tests.conftest import asset, synthesize
 from tests.whisper.conftest import faster_whisper_bounds
 
@@ -103,6 +104,29 @@ def test_committed_words_come_once_and_in_order(models, corpus):
     starts = [w.start for w in finals]
     assert starts == sorted(starts) and len(finals) > 100
     assert corpus_wer([corpus[0][2]], ["".join(w.text for w in finals)]) < 0.1
+
+
+def test_live_steps_force_the_committed_words_instead_of_decoding_them(models, corpus, monkeypatch):
+    """Each live hypothesis starts with the committed words still in its buffer, forced rather than decoded
+    again (docs/whisper.md): most of its tokens are forced, and what is forced is the committed text."""
+    prefixes, decoded = [], 0
+    original = WindowDecoder.decode
+
+    def decode(self, cross, prompt, *args, prefix=(), **kwargs):
+        nonlocal decoded
+        result = original(self, cross, prompt, *args, prefix=prefix, **kwargs)
+        prefixes.append(list(prefix))
+        decoded += len(result.tokens) - len(prefix)
+        return result
+
+    monkeypatch.setattr(WindowDecoder, "decode", decode)
+    model, (_, audio, text) = models["int8"], corpus[0]
+    live = normalize(stream_text(model, audio, 3200))
+    assert sum(map(len, prefixes)) > 2 * decoded
+    ts_begin = model.config.tokens.timestamp_begin
+    for prefix in prefixes:
+        assert normalize(model.tokens.decode([t for t in prefix if t < ts_begin])) in live
+    assert corpus_wer([text], [live]) < 0.05
 
 
 def test_silence_gives_no_words(models):

@@ -23,7 +23,7 @@ from .base import Model
 from .kv_cache import kv_names
 from .whisper_decoding import WindowDecoder
 from .whisper_fallback import Decoding, PreviousText
-from .whisper_window import WindowTranscriber
+from .whisper_window import TIME_PRECISION, WindowTranscriber, settled_prefix
 
 
 class WhisperModel(Model):
@@ -138,13 +138,22 @@ class WhisperModel(Model):
 
 
 class _LiveWindow:
-    """LocalAgreement's `hypothesize` for Whisper: a buffer of audio -> its hypothesis."""
+    """LocalAgreement's `hypothesize` for Whisper: a buffer of audio -> its hypothesis. The segments of
+    the previous hypothesis whose words are committed and still in the buffer are not decoded again:
+    their tokens (with their timestamps) are forced as the start of the text (`settled_prefix`), and
+    only what follows is decoded."""
 
     def __init__(self, model: WhisperModel, window: WindowTranscriber):
         self.model, self.window = model, window
+        self._last, self._last_offset = None, 0.0
 
-    def __call__(self, audio, prompt, offset):
-        return self.window(self.model.features(audio), prompt, offset)
+    def __call__(self, audio, prompt, offset, settled):
+        prefix = []
+        if self._last is not None:
+            shift = round((offset - self._last_offset) / TIME_PRECISION)
+            prefix = settled_prefix(self._last.segments, settled, shift, self.window.ts_begin, self.model.tokens)
+        self._last, self._last_offset = self.window(self.model.features(audio), prompt, offset, prefix), offset
+        return self._last
 
     def set_keyterms(self, terms) -> None:
         self.window.use_keyterms(*self.model.keyterms(terms))

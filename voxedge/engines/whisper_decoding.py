@@ -70,10 +70,15 @@ class WindowDecoder:
         self.max_initial = cfg.max_initial_timestamp_index
 
     def decode(self, cross: dict, prompt: list, timestamps: bool = True, search: Search = GREEDY,
-               rng: np.random.Generator | None = None) -> Decoded:
+               rng: np.random.Generator | None = None, prefix: list = ()) -> Decoded:
         """Decode after `prompt` ([<|startofprev|>, previous text...,] the start sequence) over one
-        window's cross-attention keys/values. `rng` draws the samples when search.temperature > 0."""
-        logits, no_speech = self.prefill(cross, prompt)
+        window's cross-attention keys/values. `rng` draws the samples when search.temperature > 0.
+        `prefix` (greedy only): tokens the text is known to start with (live: its committed segments),
+        teacher-forced in one call with the prompt; they begin the returned tokens, and the average
+        log-probability is that of the tokens decoded after them."""
+        if prefix and (search.temperature > 0 or search.beam_size > 1):
+            raise ValueError("a forced prefix is for greedy decoding only")
+        logits, no_speech = self.prefill(cross, [*prompt, *prefix])
         # CTranslate2's length limit: half the context, and the context minus the prompt before its last token
         budget = min(self.max_positions // 2, self.max_positions - (len(prompt) - 1))
         start = len(prompt)
@@ -82,8 +87,8 @@ class WindowDecoder:
         elif search.beam_size > 1:
             tokens, logprob = beam_search(self, cross, logits, start, budget, search, timestamps)
         else:
-            tokens, logprob = self._greedy(cross, logits, start, budget, timestamps)
-        return Decoded(tokens, logprob / (len(tokens) + 1), no_speech)
+            tokens, logprob = self._greedy(cross, logits, start, budget, timestamps, list(prefix))
+        return Decoded(tokens, logprob / (len(tokens) - len(prefix) + 1), no_speech)
 
     def prefill(self, cross: dict, prompt: list) -> tuple[np.ndarray, float]:
         """Row 0 restarted on `prompt`: the logits after its last token, and p(no speech) from the
@@ -165,11 +170,12 @@ class WindowDecoder:
             cache = SlidingKVCache.of(cfg.decoder, cfg.max_positions, initial=64)
             self.rows.append((cache, CachedGraph(self.model.decoder, cache, ["logits"])))
 
-    def _greedy(self, cross, logits, start: int, budget: int, timestamps: bool) -> tuple[list, float]:
-        tokens, logprobs = [], []
+    def _greedy(self, cross, logits, start: int, budget: int, timestamps: bool, tokens: list) -> tuple[list, float]:
+        """Tokens after `start` prompt positions: `tokens` (a forced prefix, already run) and those decoded."""
+        forced, logprobs = len(tokens), []
         guard = GreedyTakeBack(self.processor) if self.processor is not None else None
         while len(tokens) < budget:
-            step = len(tokens)
+            step = len(tokens) - forced  # the guard counts decoded steps
             candidates = guard.candidates(step, logits) if guard is not None else logits.copy()
             filtered = self.filter(candidates, tokens, timestamps)  # after the bonuses: the rules have the last word
             token = int(np.argmax(filtered))
@@ -180,15 +186,15 @@ class WindowDecoder:
                                        lambda s, earlier: int(np.argmax(self.filter(earlier.copy(), tokens[:s], timestamps))))
                 if resume is not None:  # a keyterm match broke: decide again where a bonus first made the choice
                     step, logits = resume
-                    del tokens[step:], logprobs[step:]
-                    self.rows[0][0].length = start + step
+                    del tokens[forced + step :], logprobs[step:]
+                    self.rows[0][0].length = start + forced + step
                     continue
             logprobs.append(float(log_softmax(filtered)[token]))
             if token == self.eot:
                 break
             tokens.append(token)
             if len(tokens) < budget:
-                logits = self.run(0, [token], cross, start + step)
+                logits = self.run(0, [token], cross, start + len(tokens) - 1)
         return tokens, sum(logprobs)
 
     def _timestamp_rules(self, logits: np.ndarray, tokens: list) -> None:

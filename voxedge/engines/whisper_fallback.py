@@ -54,11 +54,12 @@ def compression_ratio(text: str) -> float:
     return len(data) / len(zlib.compress(data))
 
 
-def decode_with_fallback(decoder, cross: dict, prompt: list, decoding: Decoding, rng, table) -> Attempt:
-    """The first attempt that passes, or the best of those that failed. `table` decodes text."""
+def decode_with_fallback(decoder, cross: dict, prompt: list, decoding: Decoding, rng, table, prefix=()) -> Attempt:
+    """The first attempt that passes, or the best of those that failed. `table` decodes text; `prefix`:
+    WindowDecoder.decode's."""
     attempts, not_repetitive = [], []
     for search in decoding.searches:
-        decoded = decoder.decode(cross, prompt, search=search, rng=rng)
+        decoded = decoder.decode(cross, prompt, search=search, rng=rng, prefix=prefix)
         text = table.decode([t for t in decoded.tokens if t < decoder.eot]).strip()
         attempt = Attempt(decoded, search.temperature, compression_ratio(text))
         attempts.append(attempt)

@@ -13,6 +13,7 @@ segment by token instead, and seeks by timestamps alone.
 
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -92,19 +93,21 @@ class WindowTranscriber:
         self.decoder.processor = processor
         self.hotwords = list(hotwords)
 
-    def __call__(self, mel: np.ndarray, previous_tokens, offset: float) -> Hypothesis:
+    def __call__(self, mel: np.ndarray, previous_tokens, offset: float, prefix=()) -> Hypothesis:
         """`mel`: [n_mels, frames <= 3000], the window's content; `previous_tokens`: the text before it;
-        `offset`: the window's start in seconds."""
+        `offset`: the window's start in seconds; `prefix`: decoded tokens (timestamps included) the
+        window's text is known to start with (live: `settled_prefix`), forced instead of decoded."""
         size = mel.shape[1]
         cross = self.model.encode(mel)
         if self.language is None and not self._detect(cross, size):
             return Hypothesis([], size, silent=True)
         sot_sequence = whisper_language.start_sequence(self.model.config, self.language, self.task)
         prompt = self.model.prompt(previous_tokens, self.hotwords, sot_sequence)
-        attempt = decode_with_fallback(self.decoder, cross, prompt, self.decoding, self.rng, self.model.tokens)
+        table = self.model.tokens
+        attempt = decode_with_fallback(self.decoder, cross, prompt, self.decoding, self.rng, table, prefix)
         if self.decoder.processor is not None and attempt.compression_ratio > COMPRESSION_RATIO_THRESHOLD:
             # the bonuses sent the window into a loop: without them
-            attempt = decode_with_fallback(self.plain, cross, prompt, self.decoding, self.rng, self.model.tokens)
+            attempt = decode_with_fallback(self.plain, cross, prompt, self.decoding, self.rng, table, prefix)
         decoded = attempt.decoded
         if is_silent(decoded, self.decoding):
             return Hypothesis([], size, attempt.temperature, silent=True)
@@ -186,6 +189,32 @@ class WindowTranscriber:
                 timed.append((Word(start + first * step, start + (first + len(w.tokens)) * step, w.text), w.tokens))
             first += len(w.tokens)
         return timed
+
+
+def settled_prefix(segments: list, settled: list, shift: int, ts_begin: int, table) -> list:
+    """Live: the decoded tokens of a window that `settled` (consecutive words of the window, from a
+    segment's first) holds, timestamps moved `shift` steps earlier (the buffer lost that much audio in
+    front): what the next window over the same audio is known to start with. A segment counts once two
+    of its words are settled: forced alone, a segment's first word (often one hallucinated where speech
+    starts) steered the words after it. What closes the prefix (a closing timestamp, punctuation) is
+    left to the model: it was decided on less audio. Empty when a segment's words are not exactly its
+    text tokens, or `settled` does not open a segment (then the window is decoded whole). `table`
+    decodes tokens."""
+    first = next((i for i, s in enumerate(segments) if s.words and s.words[0] == settled[0]), None) if settled else None
+    tokens, left = [], list(settled)
+    for segment in segments[first:] if first is not None else ():
+        text = [t for t in segment.tokens if t < ts_begin]
+        taken = segment.words[: len(left)]
+        if taken != left[: len(taken)] or len(taken) < min(2, len(segment.words)):
+            break
+        if [t for _, word in segment.words for t in word] != text:
+            return []
+        left = left[len(taken) :]
+        moved = [max(ts_begin, t - shift) if t >= ts_begin else t for t in segment.tokens]
+        tokens += moved if len(taken) == len(segment.words) else moved[:1] + text[: sum(len(w) for _, w in taken)]
+    while tokens and (tokens[-1] >= ts_begin or not table.decode(tokens[-1:]).strip(string.punctuation + " ")):
+        tokens.pop()  # the closing timestamp, then punctuation
+    return tokens
 
 
 def single_timestamp_ending(tokens: list, ts_begin: int) -> bool:
