@@ -37,7 +37,7 @@ from .base import Model, stream_segments
 from .kv_cache import CachedGraph, SlidingKVCache, kv_names
 
 ENCODER_OUTPUTS = ["audio_embeds", "conv1_state_out", "conv2_state_out"]
-CATCH_UP_TOKENS = 8  # a live stream with more steps' audio waiting than this encodes that many per call
+CATCH_UP_TOKENS = 8  # a live stream with this many steps' audio waiting (or more) encodes that many per call
 CATCH_UP_VERIFY = 4  # ... and verifies at least this many drafted steps per decoder call
 
 
