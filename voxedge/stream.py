@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import dataclasses
 import threading
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
@@ -256,7 +255,7 @@ class Stream:
 
 def with_backlog(events: list[Event], seconds: float) -> list[Event]:
     """The events, stamped with the audio still waiting to be transcribed (Event.backlog)."""
-    return [dataclasses.replace(event, backlog=round(seconds, 3)) for event in events] if seconds else events
+    return [replace(event, backlog=round(seconds, 3)) for event in events] if seconds else events
 
 
 def _event(kind: str, words: tuple[Word, ...]) -> Event:

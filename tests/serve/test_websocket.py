@@ -32,6 +32,9 @@ def test_partial_and_final_events_then_done(server, beckett):
     finals = [data for _, kind, data in result.events if kind == "final"]
     assert all(f["start"] <= f["end"] and "".join(w["text"] for w in f["words"]) == f["text"] for f in finals)
     assert [f["start"] for f in finals] == sorted(f["start"] for f in finals)
+    # sent as fast as the socket takes it: the audio waits, and every message says how much
+    backlogs = [data["backlog"] for _, kind, data in result.events if kind != "done"]
+    assert max(backlogs) > 1.0 and backlogs[-1] == 0.0
 
 
 def test_without_the_token_the_socket_says_so_and_closes(server):

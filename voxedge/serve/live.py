@@ -7,7 +7,8 @@ first-in first-out), so one busy client cannot hold the model while others wait.
 
 Overload: when the clients together send more audio than the machine transcribes, each ring keeps
 its newest `max_lag_s` seconds and drops the oldest. The drop reaches the client as an event with the
-count (the stream tags the next event with `dropped_samples`), never silently.
+count (the stream tags the next event with `dropped_samples`), never silently. Before that, every event
+says how much of the client's audio still waits in its ring (`backlog`, seconds).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 from ..audio import SAMPLE_RATE, StreamResampler
 from ..errors import VoxedgeError
 from ..ringbuffer import RingBuffer
+from ..stream import with_backlog
 
 JOB_SECONDS = 1.0  # audio per job: one Whisper step, 12 Voxtral steps
 log = logging.getLogger("voxedge.serve")
@@ -112,4 +114,5 @@ class LiveSession:
 
     def _feed_job(self) -> list:
         """Worker thread: the oldest audio of the ring (and the count of what it dropped) to the model."""
-        return self.transcriber.feed(self.ring.read(int(JOB_SECONDS * SAMPLE_RATE)), SAMPLE_RATE)
+        events = self.transcriber.feed(self.ring.read(int(JOB_SECONDS * SAMPLE_RATE)), SAMPLE_RATE)
+        return with_backlog(events, self.ring.available / SAMPLE_RATE)

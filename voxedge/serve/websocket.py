@@ -125,7 +125,7 @@ class LiveConnection:
             if not event.text and event.kind == "partial" and event.dropped_samples:
                 continue  # the stream's carrier of a drop count, said above
             message = {"type": event.kind, "text": event.text, "start": round(event.start, 3),
-                       "end": round(event.end, 3)}
+                       "end": round(event.end, 3), "backlog": event.backlog}
             if event.kind != "partial":
                 message["words"] = [{"text": w.text, "start": round(w.start, 3), "end": round(w.end, 3)}
                                     for w in event.words]
