@@ -44,15 +44,14 @@ def transcribe(model, corpus) -> dict:
         if model.family == "voxtral_realtime":  # the same decoding as transcribe(), its tokens recorded
             steps = []
             stream = model.stream(encoder_batch=4, verify_steps=4, on_step=lambda token, *_: steps.append(token))
-            for start in range(0, len(audio), 1280):  # at the pace of live audio: no catch-up batches
-                stream.feed(audio[start : start + 1280])
+            for at in range(0, len(audio), 1280):  # at the pace of live audio: no catch-up batches
+                stream.feed(audio[at : at + 1280])
             stream.close()
             tokens.append(steps)
-    audio_seconds = sum(len(audio) for _, audio, _ in corpus) / 16000
-    return {"texts": texts, "tokens": tokens, "rtf": seconds / audio_seconds}
+    return {"texts": texts, "tokens": tokens, "rtf": seconds / _seconds(corpus)}
 
 
-def reference(path: Path, model, corpus) -> dict:
+def reference(path: Path, model, corpus) -> list[str]:
     """The reference implementation's texts on the clips (transformers for Voxtral, faster-whisper for Whisper)."""
     if model.family == "voxtral_realtime":
         from export.voxtral.reference import generate, load_model
@@ -69,7 +68,7 @@ def reference(path: Path, model, corpus) -> dict:
         texts = ["".join(s.text for s in fw.transcribe(audio, beam_size=1, temperature=0.0, word_timestamps=True,
                                                           language=language if multilingual else None)[0])
                  for language, audio, _ in corpus]
-    return {"texts": texts}
+    return texts
 
 
 def scores(texts, corpus) -> dict:
@@ -100,7 +99,7 @@ def evaluate(bundles, reference_dir: Path | None = None, languages=(), limit: in
         raise SystemExit("voxedge: error: no audio to evaluate on (the real recordings come with `make dev`)")
     models = {str(path): voxedge.load(path) for path in bundles}
     runs = {name: transcribe(model, corpus) for name, model in models.items()}
-    results = {"clips": len(corpus), "audio_seconds": round(sum(len(a) for _, a, _ in corpus) / 16000, 1),
+    results = {"clips": len(corpus), "audio_seconds": round(_seconds(corpus), 1),
                "bundles": {}}
     for name, model in models.items():
         peers = [n for n, m in models.items() if m.family == model.family and len(m.tokens) == len(model.tokens)]
@@ -112,8 +111,12 @@ def evaluate(bundles, reference_dir: Path | None = None, languages=(), limit: in
         results["bundles"][name] = row
     if reference_dir is not None:
         first = next(iter(models.values()))
-        results["reference"] = {"path": str(reference_dir), **scores(reference(reference_dir, first, corpus)["texts"], corpus)}
+        results["reference"] = {"path": str(reference_dir), **scores(reference(reference_dir, first, corpus), corpus)}
     return results
+
+
+def _seconds(corpus) -> float:
+    return sum(len(audio) for _, audio, _ in corpus) / 16000
 
 
 def _preset(model) -> str:
