@@ -22,6 +22,7 @@ SUITES = {
     "kv": "benchmarks.kv_binding",
     "batch": "benchmarks.batch",
     "memory": "benchmarks.long_file",
+    "blocks": "benchmarks.block_sizes",
 }
 NOT_IN_ALL = {"peers", "memory"}  # about an hour each (peers also a 19 GB cache): asked for by name
 
@@ -42,7 +43,7 @@ def main(argv=None) -> int:
     for suite in suites:
         print(f"benchmarks: running {suite} ...", file=sys.stderr, flush=True)
         module = importlib.import_module(SUITES[suite])
-        results[suite] = module.run(args.presets.split(","), args.out) if suite == "voxtral" else module.run(args.repeats)
+        results[suite] = module.run(args.presets.split(","), args.out, args.repeats) if suite == "voxtral" else module.run(args.repeats)
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / f"{suite}.json").write_text(json.dumps(results[suite], indent=1) + "\n")
     from .chart import render

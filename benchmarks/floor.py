@@ -8,7 +8,7 @@ fastest any implementation can be on a machine: the floor the benchmarks compare
 
 from __future__ import annotations
 
-from export.quantize import PRESET_FORMATS
+from export.quantize import BY_LABEL, PRESET_FORMATS
 
 # The real checkpoint's dimensions (docs/voxtral.md, "The model")
 REAL_SIZE = {
@@ -19,8 +19,6 @@ REAL_SIZE = {
 }
 
 
-# MatMulNBits blocks of 32 values carry one float32 scale: 4 bits + 1 bit, 8 bits + 1 bit.
-BYTES_PER_WEIGHT = {"fp32": 4.0, "fp16": 2.0, "int8": 1.125, "int4": 0.625, "int8-dynamic": 1.0}
 KV_BYTES = 4  # float32 caches
 
 
@@ -39,11 +37,12 @@ def step_bytes(preset: str, context: int = 375, encoder_batch: int = 1, size=REA
     """Bytes read per 80 ms step: decoder (weights + LM head + KV at `context` tokens) and encoder
     (weights, adapter, convs in float32, KV over the full 750-frame window, shared by `encoder_batch` steps)."""
     formats, params = PRESET_FORMATS[preset], parameters(size)
+    per_weight = {role: BY_LABEL[label].bytes_per_weight for role, label in formats.items()}
     e, d = size["encoder"], size["decoder"]
-    decoder = (params["decoder"] * BYTES_PER_WEIGHT[formats["decoder"]]
-               + params["lm_head"] * BYTES_PER_WEIGHT[formats["lm_head"]]
+    decoder = (params["decoder"] * per_weight["decoder"]
+               + params["lm_head"] * per_weight["lm_head"]
                + 2 * d["layers"] * d["kv_heads"] * d["head_dim"] * KV_BYTES * min(context, d["window"]))
-    encoder_call = (params["encoder"] * BYTES_PER_WEIGHT[formats["encoder"]]
-                    + params["adapter"] * BYTES_PER_WEIGHT[formats["adapter"]] + params["convs"] * 4
+    encoder_call = (params["encoder"] * per_weight["encoder"]
+                    + params["adapter"] * per_weight["adapter"] + params["convs"] * 4
                     + 2 * e["layers"] * e["heads"] * e["head_dim"] * KV_BYTES * e["window"])
     return {"decoder": decoder, "encoder": encoder_call / encoder_batch, "total": decoder + encoder_call / encoder_batch}

@@ -50,6 +50,10 @@ class Checkpoint:
         scoped.prefix = self.prefix + prefix
         return scoped
 
+    def names(self) -> list[str]:
+        """The tensors' names under this checkpoint's prefix."""
+        return [name[len(self.prefix):] for name in self._files if name.startswith(self.prefix)]
+
     def has(self, name: str) -> bool:
         return self.prefix + name in self._files
 

@@ -24,7 +24,19 @@ class WeightFormat:
     def label(self) -> str:
         if self.dynamic:
             return "int8-dynamic"
-        return f"int{self.bits}" if self.bits else ("fp16" if self.dtype == "float16" else "fp32")
+        if self.bits:
+            return f"int{self.bits}" + (f"-b{self.block_size}" if self.block_size != 32 else "")
+        return "fp16" if self.dtype == "float16" else "fp32"
+
+    @property
+    def bytes_per_weight(self) -> float:
+        """What one weight costs to read: blocks of `block_size` values carry one float32 scale; dynamic int8
+        has one scale per output channel (negligible)."""
+        if self.dynamic:
+            return 1.0
+        if self.bits:
+            return self.bits / 8 + 4 / self.block_size
+        return 2.0 if self.dtype == "float16" else 4.0
 
 
 FP32 = WeightFormat()
@@ -34,8 +46,12 @@ INT4 = WeightFormat(bits=4)
 # Many rows at once (the encoder, 4 frames per 80 ms step, several steps per call): MLAS's int8 GEMM
 # runs 2.1x faster than 8-bit MatMulNBits at 32 rows (288 vs 137 GMAC/s measured), equal at 4 rows.
 INT8_DYNAMIC = WeightFormat(bits=8, dynamic=True)
+# Larger 4-bit blocks: block 32's float32 scales add 25% to the 4-bit values' bytes, block 64's 12.5%,
+# block 128's 6.25%; a decoder step reads every weight once, so fewer bytes are a faster step.
+INT4_B64 = WeightFormat(bits=4, block_size=64)
+INT4_B128 = WeightFormat(bits=4, block_size=128)
 
-BY_LABEL = {f.label: f for f in (FP32, FP16, INT8, INT4, INT8_DYNAMIC)}
+BY_LABEL = {f.label: f for f in (FP32, FP16, INT8, INT4, INT8_DYNAMIC, INT4_B64, INT4_B128)}
 
 # Weight format of each role (roles: see PRESETS below), per preset; benchmarks/floor.py counts bytes from it.
 PRESET_FORMATS = {
@@ -47,6 +63,8 @@ PRESET_FORMATS = {
     # 8 bits are per-channel weights with activations quantized per call: 2x faster when several
     # steps are encoded at once (INT8_DYNAMIC above).
     "int4": {"encoder": "int8-dynamic", "adapter": "int8-dynamic", "decoder": "int4", "lm_head": "int8"},
+    "int4-b64": {"encoder": "int8-dynamic", "adapter": "int8-dynamic", "decoder": "int4-b64", "lm_head": "int8"},
+    "int4-b128": {"encoder": "int8-dynamic", "adapter": "int8-dynamic", "decoder": "int4-b128", "lm_head": "int8"},
 }
 
 # preset -> role -> format. Roles: "encoder" (audio encoder linears), "adapter" (projector), "decoder"

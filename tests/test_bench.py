@@ -18,7 +18,19 @@ def test_byte_model_counts_the_real_model():
     int4, int8 = step_bytes("int4"), step_bytes("int8")
     assert int4["decoder"] < int8["decoder"] and int4["encoder"] == int8["encoder"]  # int4 = 4-bit decoder only
     assert step_bytes("int4", encoder_batch=4)["encoder"] == pytest.approx(int4["encoder"] / 4)
-    assert set(PRESET_FORMATS) == {"fp32", "fp16", "int8", "int4"}
+    assert set(PRESET_FORMATS) == {"fp32", "fp16", "int8", "int4", "int4-b64", "int4-b128"}
+
+
+def test_larger_blocks_read_fewer_bytes():
+    from export.quantize import BY_LABEL
+
+    # 4 bits per weight plus one float32 scale per block: 1/8, 1/16, 1/32 of a byte per weight
+    assert [BY_LABEL[f].bytes_per_weight for f in ("int4", "int4-b64", "int4-b128")] == [0.625, 0.5625, 0.53125]
+    decoder = {p: step_bytes(p)["decoder"] for p in ("int4", "int4-b64", "int4-b128")}
+    weights = parameters()["decoder"]
+    assert decoder["int4"] - decoder["int4-b64"] == pytest.approx(weights * 4 / 64)
+    assert decoder["int4-b64"] - decoder["int4-b128"] == pytest.approx(weights * 4 / 128)
+    assert step_bytes("int4-b128")["encoder"] == step_bytes("int4")["encoder"]  # only the decoder's blocks change
 
 
 def test_concat_kv_baseline_computes_what_the_shared_buffer_encoder_computes(tmp_path):

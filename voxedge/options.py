@@ -199,7 +199,9 @@ class TranscribeOptions(_Common):
     """Files and arrays. Decoding fields have faster-whisper's meanings and defaults."""
 
     encoder_batch: int = 4  # Voxtral: 80 ms steps encoded per call
-    verify_steps: int = 4  # Voxtral: steps per decoder call, the step and drafted padding (docs/voxtral.md)
+    # Voxtral: steps per decoder call, the step and drafted padding (docs/voxtral.md); None: chosen per call
+    # from this machine's measured costs (`voxedge bench --device --bundle`) and the stream's padding, else 4
+    verify_steps: int | None = None
     # Whisper decoding (docs/whisper.md). voxedge's defaults are greedy, without fallback, for speed;
     # beam_size=5 and temperature=FASTER_WHISPER_TEMPERATURES are faster-whisper's defaults.
     beam_size: int = 1  # beams at temperature 0
@@ -221,7 +223,7 @@ class TranscribeOptions(_Common):
     def __post_init__(self):
         super().__post_init__()
         _check_int(self, "encoder_batch", 1, 64)
-        _check_int(self, "verify_steps", 1, 32)
+        _check_int(self, "verify_steps", 1, 32, optional=True)
         _check_int(self, "beam_size", 1, 64)
         _check_int(self, "best_of", 1, 64)
         _check_int(self, "seed", 0, 2**63 - 1)
@@ -248,7 +250,7 @@ class StreamOptions(_Common):
     """Live streams."""
 
     encoder_batch: int = 1  # Voxtral: > 1 is cheaper per step and (n - 1) x 80 ms later
-    verify_steps: int = 1  # Voxtral: steps per decoder call, the step and drafted padding (docs/voxtral.md)
+    verify_steps: int | None = 1  # Voxtral: steps per decoder call (TranscribeOptions.verify_steps)
     step_ms: int = 1000  # Whisper: audio between two hypotheses
     vad: bool = False  # skip audio that Silero VAD calls silence; an utterance ends at each speech end
     # live defaults: an utterance closes after 800 ms of silence, with 200 ms of padding kept around speech
@@ -258,7 +260,7 @@ class StreamOptions(_Common):
     def __post_init__(self):
         super().__post_init__()
         _check_int(self, "encoder_batch", 1, 64)
-        _check_int(self, "verify_steps", 1, 32)
+        _check_int(self, "verify_steps", 1, 32, optional=True)
         _check_int(self, "step_ms", 80, 30_000)
         _check_int(self, "endpoint_ms", 80, 600_000)
 

@@ -59,8 +59,10 @@ def test_every_k_gives_the_tokens_of_single_steps(fp32, clips, delay_ms):
 def test_files_verify_padding_drafts_by_default_and_give_the_same_text(fp32, clips):
     from voxedge.options import TranscribeOptions
 
-    assert TranscribeOptions().verify_steps == 4 and StreamOptions().verify_steps == 1
+    assert TranscribeOptions().verify_steps is None and StreamOptions().verify_steps == 1
     assert fp32._stream_engine(StreamOptions(), None).draft == fp32.config.tokens.streaming_pad
+    if fp32.decoder_costs is None:  # this machine has not measured the bundle: 4 steps per call
+        assert fp32._stream_engine(StreamOptions(verify_steps=None), None).verify_steps == 4
     audio = clips["long"]
     stepped = [s.text for s in fp32.transcribe(audio, sample_rate=16000, verify_steps=1)]
     assert [s.text for s in fp32.transcribe(audio, sample_rate=16000)] == stepped
@@ -179,3 +181,69 @@ def test_a_bundle_exported_before_verification_runs_step_by_step(bundles, clips,
     tokens, _, engine = session_tokens(model, audio, draft=0, encoder_batch=8, verify_steps=8)
     assert engine.verify_steps == 1 and engine.verified == 0
     assert tokens == run_stream(voxedge.load(bundles["fp32"]), audio, 480)[0]
+
+
+# -- k chosen from this machine's measured costs (voxedge/engines/draft_policy.py) -------------------------
+
+INT4_COSTS = {1: 1.0, 2: 1.16, 4: 1.62, 8: 2.66}  # real-size int4 on the reference machine (docs/voxtral.md)
+
+
+def test_expected_tokens_per_call_match_a_simulation_of_padding_runs():
+    from voxedge.engines.draft_policy import expected_tokens
+
+    rng = np.random.default_rng(0)
+    for p in (0.0, 0.5, 0.73, 0.95):
+        for k in (1, 2, 4, 8):
+            pads = rng.random((20000, k - 1)) < p  # is each position's predecessor padding (the draft)?
+            accepted = 1 + np.cumprod(pads, axis=1).sum(axis=1)  # up to the first step that is not padding
+            assert abs(accepted.mean() - expected_tokens(k, p)) < 0.05
+
+
+def test_the_policy_takes_the_cheapest_k_per_token_and_follows_the_stream():
+    from voxedge.engines.draft_policy import DraftPolicy
+
+    policy = DraftPolicy(INT4_COSTS, limit=32)
+    assert policy.steps == 4  # speech's padding runs (p = 0.73): 1.62 / 2.65 per token beats 1, 1.16 / 1.73, 2.66 / 3.39
+    for _ in range(200):  # a stream that never pads again
+        policy.observe(False)
+    assert policy.steps == 1
+    for _ in range(2000):  # one that pads nearly always
+        policy.observe(True)
+    assert policy.pad_chance > 0.9 and policy.steps == 8
+    assert DraftPolicy(INT4_COSTS, limit=2).steps == 2  # never past the session's bound
+    cheap_int8 = DraftPolicy({1: 1.0, 2: 1.03, 4: 1.18, 8: 1.41}, limit=32)
+    assert cheap_int8.steps == 8  # flat costs: longer calls pay at speech's padding (1.41 / 3.39 < 1.18 / 2.65)
+
+
+def test_measured_costs_are_kept_per_machine_and_bundle_and_steer_sessions(bundles, clips, tmp_path, monkeypatch,
+                                                                           capsys):
+    import json
+
+    from voxedge.cli import main
+    from voxedge.device_profile import path
+
+    monkeypatch.setenv("VOXEDGE_HOME", str(tmp_path))
+    assert voxedge.load(bundles["fp32"]).decoder_costs is None
+    assert main(["bench", "--device", "--bundle", str(bundles["fp32"]), "--json"]) == 0
+    measured = json.loads(capsys.readouterr().out)["device"]["bundles"][str(bundles["fp32"])]
+    assert set(measured["decoder_call_cost_by_positions"]) == {"1", "2", "4", "8"}
+    assert path().is_file() and "verify" in measured["text"]
+    model = voxedge.load(bundles["fp32"])
+    assert set(model.decoder_costs) == {1, 2, 4, 8} and model.decoder_costs[1] == 1.0
+    assert voxedge.load(bundles["int8"]).decoder_costs is None  # another bundle: not measured
+
+    audio = clips["long"]
+    single, _, _ = session_tokens(model, audio)
+    model.decoder_costs.update(INT4_COSTS)  # the policy's choice should not hang on this machine's noise
+    tokens, _, engine = session_tokens(model, audio, draft=most_emitted(single), encoder_batch=8, verify_steps=None)
+    assert engine.policy is not None and tokens == single
+    assert engine.verified > 0 and engine.calls + engine.verified == engine.steps - 1
+    padded, _, engine = session_tokens(model, audio, encoder_batch=8, verify_steps=None)  # the tiny model never pads
+    assert padded == single and engine.policy.steps == 1 and engine.verified == 0
+
+
+def test_bench_bundle_needs_device_and_a_voxtral_bundle(bundles, capsys):
+    from voxedge.cli import main
+
+    assert main(["bench", "--bundle", str(bundles["fp32"])]) == 1
+    assert "--bundle goes with --device" in capsys.readouterr().err

@@ -18,9 +18,14 @@ from ..errors import VoxedgeError
 def run(args) -> int:
     if args.repeats < 1:
         raise VoxedgeError(f"--repeats must be at least 1, got {args.repeats}")
+    if args.bundle and not args.device:
+        raise VoxedgeError("--bundle goes with --device: `voxedge bench --device --bundle BUNDLE`")
     results = _run_suites(args) if args.suites else {}
     if args.device or not args.suites:
         results["device"] = _device(args.out)
+        for bundle in args.bundle:
+            results["device"].setdefault("bundles", {})[bundle] = _decoder_costs(bundle)
+            results["device"]["text"] += "\n" + results["device"]["bundles"][bundle]["text"]
         if not args.json:
             print(results["device"]["text"])
     if args.json:
@@ -48,6 +53,29 @@ def run_in_checkout(module: str, options: list[str], what: str, capture: bool = 
     if done.returncode:
         raise VoxedgeError(f"{what} failed (exit status {done.returncode}); see the output above")
     return done
+
+
+def _decoder_costs(bundle: str) -> dict:
+    """Measure and keep what a decoder call over M positions costs here (voxedge/device_profile.py)."""
+    from ..device_profile import save_decoder_costs
+    from ..engines.draft_policy import DraftPolicy
+    from ..model import load
+    from .verify_cost import verify_cost
+
+    model = load(bundle)
+    if model.family != "voxtral_realtime" or not model.verifies:
+        raise VoxedgeError(f"{bundle}: only Voxtral bundles exported by voxedge 0.4 or later verify drafted steps; "
+                           "there is no decoder cost to measure")
+    measured = verify_cost(model)
+    costs = {m: row["ratio"] for m, row in measured.items()}
+    saved = save_decoder_costs(model.bundle, costs)
+    k = DraftPolicy(costs, max(costs)).steps
+    shown = " / ".join(f"{costs[m]:.2f}" for m in costs if m > 1)
+    text = (f"{bundle}: a decoder call over {' / '.join(str(m) for m in costs if m > 1)} positions costs {shown} "
+            f"single steps here; its files verify {k} steps per call at speech's padding, then adapt "
+            f"(kept in {saved})")
+    return {"decoder_call_cost_by_positions": measured, "verify_steps_at_start": k, "saved_to": str(saved),
+            "text": text}
 
 
 def _device(out: Path) -> dict:

@@ -40,12 +40,16 @@ class EmbeddingTable:
         ids = np.asarray(ids, np.int64)
         if self._bits is None:
             return np.asarray(self._weight[ids], np.float32)
-        packed = np.asarray(self._packed[ids])
-        if self._bits == 4:  # two values per byte, low nibble first
-            packed = np.stack([packed & 0x0F, packed >> 4], axis=-1).reshape(len(ids), self.hidden)
-        centred = packed.astype(np.float32) - (1 << (self._bits - 1))  # symmetric: zero point 2**(bits-1)
-        scales = np.repeat(np.asarray(self._scales[ids]), self._block, axis=1)
-        return centred * scales
+        return dequantize(np.asarray(self._packed[ids]), np.asarray(self._scales[ids]), self._bits, self._block)
+
+
+def dequantize(packed: np.ndarray, scales: np.ndarray, bits: int, block: int) -> np.ndarray:
+    """MatMulNBits' symmetric blocks -> float32 rows: `packed` [rows, values * bits / 8] (4 bits: two values
+    per byte, low nibble first), `scales` [rows, values / block]."""
+    if bits == 4:
+        packed = np.stack([packed & 0x0F, packed >> 4], axis=-1).reshape(len(packed), -1)
+    centred = packed.astype(np.float32) - (1 << (bits - 1))  # zero point 2**(bits-1)
+    return centred * np.repeat(scales, block, axis=1)
 
 
 def _check_span(path, size: int, offset: int, length: int) -> None:

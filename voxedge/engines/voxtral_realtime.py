@@ -22,6 +22,7 @@ in batches to catch up.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,11 +35,13 @@ from ..stream import Stream, Update
 from ..tokenizer import TextAssembler
 from ..words import WordAssembler
 from .base import Model, stream_segments
+from .draft_policy import DraftPolicy
 from .kv_cache import CachedGraph, SlidingKVCache, kv_names
 
 ENCODER_OUTPUTS = ["audio_embeds", "conv1_state_out", "conv2_state_out"]
 CATCH_UP_TOKENS = 8  # a live stream with this many steps' audio waiting (or more) encodes that many per call
 CATCH_UP_VERIFY = 4  # ... and verifies at least this many drafted steps per decoder call
+VERIFY_STEPS = 4  # steps per call for verify_steps=None where this machine has not measured the bundle
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,13 @@ class VoxtralRealtimeModel(Model):
         self.padding = StreamingPadding(cfg.samples_per_token, cfg.left_pad_tokens, cfg.buffer_tokens,
                                         cfg.front_end.n_fft, cfg.front_end.hop_length)
         self.prefix = self._prefix() if cfg.prefix else None
+
+    @functools.cached_property
+    def decoder_costs(self) -> dict[int, float] | None:
+        """This machine's measured cost of decoder calls over M positions (voxedge/device_profile.py)."""
+        from ..device_profile import decoder_costs
+
+        return decoder_costs(self.bundle) if self.verifies else None
 
     def _prefix(self) -> PrefixCaches:
         cfg, spec = self.config, self.config.prefix
@@ -148,7 +158,10 @@ class VoxtralSession:
         self.draft = cfg.tokens.streaming_pad  # the token drafted after a step: most steps are padding
         self.catch_up_batch = max(CATCH_UP_TOKENS, encoder_batch)
         # a call verifies at most as many positions as the prompt prefill writes (the cache's step bound)
-        self.verify_steps = min(verify_steps, len(self.prompt)) if model.verifies else 1
+        self.verify_steps = min(verify_steps or VERIFY_STEPS, len(self.prompt)) if model.verifies else 1
+        # with this machine's measured costs, the cheapest k per call: for verify_steps=None, and catching up
+        self.policy = DraftPolicy(model.decoder_costs, len(self.prompt)) if model.decoder_costs else None
+        self._auto = verify_steps is None
         enc_step = cfg.mel_frames_per_token // 2 * max(len(self.prompt), self.catch_up_batch)
         self._encoder = CachedGraph(model.encoder, SlidingKVCache.of(cfg.encoder, enc_step, cfg.kv_dtype), ENCODER_OUTPUTS)
         self._decoder = CachedGraph(model.decoder, SlidingKVCache.of(cfg.decoder, len(self.prompt), cfg.kv_dtype),
@@ -246,9 +259,8 @@ class VoxtralSession:
             if n == 0:
                 break
             audio, done = self._encode(n), 0
-            verify = max(self.verify_steps, CATCH_UP_VERIFY) if behind and self.model.verifies else self.verify_steps
             while done < n:
-                new_words, accepted = self._verify(audio[:, done : done + self._draft_length(verify, n - done)])
+                new_words, accepted = self._verify(audio[:, done : done + self._draft_length(behind, n - done)])
                 words += new_words
                 done += accepted
                 if self._ended:
@@ -256,10 +268,16 @@ class VoxtralSession:
         self._trim_history()
         return words
 
-    def _draft_length(self, verify: int, left: int) -> int:
+    def _draft_length(self, behind: bool, left: int) -> int:
         """Positions for the next call: one right after a word boundary (text follows it, never
-        padding), else up to `verify` over the audio already encoded."""
-        return 1 if self._token == self.cfg.tokens.streaming_word else min(verify, left)
+        padding), else up to k over the audio already encoded: the policy's k where it applies,
+        else verify_steps (at least CATCH_UP_VERIFY when catching up)."""
+        if self._token == self.cfg.tokens.streaming_word:
+            return 1
+        if self.policy and (self._auto or behind):
+            return min(self.policy.steps, left)
+        verify = max(self.verify_steps, CATCH_UP_VERIFY) if behind and self.model.verifies else self.verify_steps
+        return min(verify, left)
 
     def _encode(self, n_tokens: int) -> np.ndarray:
         frames = self._frames[:, : n_tokens * self.cfg.mel_frames_per_token]
@@ -305,6 +323,8 @@ class VoxtralSession:
     def _step_with(self, logits: np.ndarray) -> list:
         """The next token from its logits; returns the words it completed."""
         token = self._choose(logits)
+        if self.policy:
+            self.policy.observe(token == self.draft)
         start, end = self._times(self._step)
         if self.on_step:
             self.on_step(token, logits, start, end)
