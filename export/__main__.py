@@ -1,4 +1,4 @@
-"""python -m export MODEL_ID_OR_DIR --out DIR --quant int4|int8|fp16|fp32"""
+"""python -m export MODEL_ID_OR_DIR --out DIR --quant int4|int4-b64|int4-b128|int8|fp16|fp32"""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from .checkpoint import ExportError, open_checkpoint
 from .stages import Stages, peak_rss_mb
 
 FAMILIES = {"voxtral_realtime": ".voxtral", "whisper": ".whisper"}  # relative to this package
-PRESETS_BY_FAMILY = {"voxtral_realtime": ("int4", "int8", "fp16", "fp32"), "whisper": ("int8", "fp32")}
+PRESETS_BY_FAMILY = {"voxtral_realtime": ("int4", "int4-b64", "int4-b128", "int8", "fp16", "fp32"),
+                     "whisper": ("int8", "fp32")}
 # --target npu: float weights, or int8 as standard QDQ (Whisper: export/npu_quantize.py); never the
 # com.microsoft MatMulNBits/DynamicQuantizeMatMul of the cpu target, which no NPU provider documents
 NPU_PRESETS = {"voxtral_realtime": ("fp16", "fp32"), "whisper": ("int8", "fp32")}

@@ -81,6 +81,24 @@ def test_quantized_presets_are_smaller_and_use_matmulnbits(bundles):
     assert b"MatMulNBits" in graph and b"GroupQueryAttention" in graph
 
 
+def test_larger_block_presets_read_fewer_bytes_and_run(bundles, tiny_checkpoint, clips, tmp_path):
+    import onnx
+
+    out = tmp_path / "int4-b128"
+    assert export_main([str(tiny_checkpoint), "--out", str(out), "--quant", "int4-b128"]) == 0
+    bundle = open_bundle(out)
+    assert bundle.manifest["quantization"] == "int4-b128"
+    assert bundle.manifest["graphs"]["decoder_step"]["quantization"] == "int4-b128"
+    graph = onnx.load(out / "decoder_step.onnx", load_external_data=False)
+    blocks = {a.i for n in graph.graph.node if n.op_type == "MatMulNBits" for a in n.attribute if a.name == "block_size"}
+    assert 128 in blocks  # the decoder's linears (the LM head keeps 8-bit blocks of 32)
+    scales = lambda b: sum(t.dims[0] * t.dims[1] for t in onnx.load(b / "decoder_step.onnx", load_external_data=False)
+                           .graph.initializer if t.name.endswith(".scales") and len(t.dims) == 2)
+    assert scales(out) < scales(bundles["int4"])  # fewer scales to read per step
+    tokens, _, _ = run_stream(voxedge.load(out), clips["short"], 480)
+    assert len(tokens) > 50 and 0 <= bundle.json("validation.json")["token_agreement"] <= 1
+
+
 def test_delay_table_covers_every_supported_delay(bundles, hf_model):
     bundle = open_bundle(bundles["fp32"])
     scales = bundle.array("ada_scales.npy")
