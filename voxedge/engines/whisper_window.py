@@ -93,12 +93,15 @@ class WindowTranscriber:
         self.decoder.processor = processor
         self.hotwords = list(hotwords)
 
-    def __call__(self, mel: np.ndarray, previous_tokens, offset: float, prefix=(), frames: int | None = None) -> Hypothesis:
+    def __call__(self, mel: np.ndarray, previous_tokens, offset: float, prefix=(),
+                 frames: int | None = None) -> Hypothesis:
         """`mel`: [n_mels, frames <= 3000], the window's content; `previous_tokens`: the text before it;
         `offset`: the window's start in seconds; `prefix`: decoded tokens (timestamps included) the
         window's text is known to start with (live: `settled_prefix`), forced instead of decoded;
         `frames`: the window the encoder sees (WhisperModel.encode; default 30 s)."""
         size = mel.shape[1]
+        if self.language is None:
+            frames = None  # detected on 30 s: on 10 s windows base took German for Hebrew, Spanish for Thai
         cross = self.model.encode(mel, frames)
         if self.language is None and not self._detect(cross, size):
             return Hypothesis([], size, silent=True)
