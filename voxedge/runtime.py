@@ -155,13 +155,17 @@ def session_options(options: RuntimeOptions, data_dir=None):
     return so
 
 
-def create_session(graph, options: RuntimeOptions, data_dir=None, label=None):
+def create_session(graph, options: RuntimeOptions, data_dir=None, label=None, dims=None):
     """Load one graph, from a path or from its bytes (then `data_dir` holds its external data files, and
     `label` names it in errors); errors from onnxruntime become a BundleError naming the graph. The
-    requested providers are checked against where the nodes landed (module docstring)."""
+    requested providers are checked against where the nodes landed (module docstring). `dims` fixes
+    named input dimensions ({name: size}; names the graph lacks are ignored): onnxruntime then optimizes
+    the graph as if it had been exported with those sizes."""
     import onnxruntime
 
     so = session_options(options, data_dir)
+    for name, size in (dims or {}).items():
+        so.add_free_dimension_override_by_name(name, size)
     chosen = plan(options)
     if any(c.name == "DmlExecutionProvider" for c in chosen):  # DirectML runs neither (its documentation)
         so.enable_mem_pattern = False

@@ -1,13 +1,18 @@
 """Whisper's two graphs, built from a transformers checkpoint (docs/whisper.md).
 
-encoder:      mel [1, n_mels, 3000] -> every decoder layer's cross-attention keys and values
+encoder:      mel [1, n_mels, frames] -> every decoder layer's cross-attention keys and values
+              [1, heads, frames / 2, head_dim]
 decoder_step: token embeddings [1, S, D] + positions + self-attention KV -> logits of the last position,
               and the alignment heads' cross-attention scores of every position (word timestamps)
 
 The token embedding lookup happens in numpy from the (tied) LM head's bytes, as for Voxtral, so the
 table is stored once. Self-attention uses the same shared-buffer KV cache as Voxtral, unwindowed.
 
-`alignment_scores` [1, A, S, 1500] are the pre-softmax cross-attention scores of the checkpoint's
+`frames` is even and at most 3000: files always run 30 s windows, as the references do; live streams
+run a window cut to the audio they hold (whisper.cpp's `audio_ctx`), the positional embedding cut to
+the conv output's length (docs/whisper.md, "Live").
+
+`alignment_scores` [1, A, S, frames / 2] are the pre-softmax cross-attention scores of the checkpoint's
 alignment heads (the `alignment_heads` [layer, head] pairs, in layer order): what openai/whisper and
 CTranslate2 align words to audio with. They are a slice of scores the step computes anyway, and a
 caller that does not bind the output (greedy decoding) does not pay for it
@@ -24,7 +29,7 @@ from ..layers import (SHARED_KV, attend, attention_scores, each, full_attention,
                       lm_head, split_heads)
 from ..quantize import WeightFormat
 
-N_FRAMES = 3000  # one 30 s window of 10 ms frames
+N_FRAMES = 3000  # one 30 s window of 10 ms frames: the most the encoder takes
 
 
 def _dims(cfg: dict):
@@ -46,17 +51,24 @@ def _mlp(g, h, w, prefix, fmt) -> str:
     return g.op("Add", h, linear(g, x, f"{prefix}.fc2", w(f"{prefix}.fc2.weight"), w(f"{prefix}.fc2.bias"), fmt))
 
 
-def build_encoder(path, ckpt, cfg: dict, fmt: WeightFormat, progress=None) -> GraphBuilder:
+def build_encoder(path, ckpt, cfg: dict, fmt: WeightFormat, progress=None, frames="frames") -> GraphBuilder:
+    """`frames`: the mel input's length, a dimension name (any even length up to N_FRAMES) or N_FRAMES
+    (fixed shapes: the npu target)."""
     w = ckpt.scope("model.")
     heads, head_dim = cfg["encoder_attention_heads"], cfg["d_model"] // cfg["encoder_attention_heads"]
     g = GraphBuilder("encoder", path)
-    mel = g.input("mel", FLOAT, [1, cfg["num_mel_bins"], N_FRAMES])
+    mel = g.input("mel", FLOAT, [1, cfg["num_mel_bins"], frames])
     h = mel
     for name, stride in (("encoder.conv1", 1), ("encoder.conv2", 2)):
         conv = g.op("Conv", h, g.weight(f"{name}.weight", w(f"{name}.weight")), g.weight(f"{name}.bias", w(f"{name}.bias")),
                     pads=[1, 1], strides=[stride])
         h = g.op("Gelu", conv)
-    h = g.op("Add", g.op("Transpose", h, perm=[0, 2, 1]), g.weight("encoder.positions", w("encoder.embed_positions.weight")))
+    h = g.op("Transpose", h, perm=[0, 2, 1])
+    positions = g.weight("encoder.positions", w("encoder.embed_positions.weight"))
+    if isinstance(frames, str):  # as many positions as the conv gave frames
+        positions = g.op("Slice", positions, g.const([0], np.int64), g.op("Shape", h, start=1, end=2),
+                         g.const([0], np.int64))
+    h = g.op("Add", h, positions)
     for i in each(range(cfg["encoder_layers"]), progress, "encoder layers"):
         p = f"encoder.layers.{i}"
         x = layer_norm(g, h, f"{p}.self_attn_layer_norm", w(f"{p}.self_attn_layer_norm.weight"), w(f"{p}.self_attn_layer_norm.bias"))
@@ -75,14 +87,15 @@ def build_encoder(path, ckpt, cfg: dict, fmt: WeightFormat, progress=None) -> Gr
         proj = _attention_projections(g, h, w, f"decoder.layers.{i}.encoder_attn", fmt)
         for kind in ("key", "value"):
             g.output(split_heads(g, proj(f"{kind[0]}_proj"), d_heads, d_dim), f"cross_{kind}.{i}", FLOAT,
-                     [1, d_heads, N_FRAMES // 2, d_dim])
+                     [1, d_heads, _audio_positions(frames), d_dim])
     return g
 
 
 def build_decoder(path, ckpt, cfg: dict, fmt: WeightFormat, head_fmt: WeightFormat, progress=None,
-                  kv=SHARED_KV, alignment_heads=None) -> GraphBuilder:
+                  kv=SHARED_KV, alignment_heads=None, frames="frames") -> GraphBuilder:
     """`kv`: the self-attention cache scheme (export/layers.py; StaticKV for the npu target); with
-    `alignment_heads` ([layer, head] pairs) also their cross-attention scores."""
+    `alignment_heads` ([layer, head] pairs) also their cross-attention scores; `frames`: the encoder's
+    (build_encoder)."""
     w = ckpt.scope("model.decoder.")
     heads, head_dim = _dims(cfg)
     d_model, layers = cfg["d_model"], cfg["decoder_layers"]
@@ -94,7 +107,7 @@ def build_decoder(path, ckpt, cfg: dict, fmt: WeightFormat, head_fmt: WeightForm
     kv.declare(g, layers, heads, head_dim, FLOAT)
     for i in range(layers):
         for kind in ("key", "value"):
-            g.input(f"cross_{kind}.{i}", FLOAT, [1, heads, N_FRAMES // 2, head_dim])
+            g.input(f"cross_{kind}.{i}", FLOAT, [1, heads, _audio_positions(frames), head_dim])
 
     h = g.op("Add", tokens, g.op("Gather", g.weight("decoder.positions", w("embed_positions.weight")), positions))
     for i in each(range(layers), progress, "decoder layers"):
@@ -115,8 +128,13 @@ def build_decoder(path, ckpt, cfg: dict, fmt: WeightFormat, head_fmt: WeightForm
     g.output(lm_head(g, last, w("embed_tokens.weight"), head_fmt), "logits", FLOAT, [1, cfg["vocab_size"]])
     if aligned:
         g.output(g.op("Concat", *aligned, axis=1) if len(aligned) > 1 else aligned[0], "alignment_scores", FLOAT,
-                 [1, sum(map(len, by_layer.values())), "tokens", N_FRAMES // 2])
+                 [1, sum(map(len, by_layer.values())), "tokens", _audio_positions(frames)])
     return g
+
+
+def _audio_positions(frames) -> int | str:
+    """The encoder's output length for `frames` mel frames (its second conv has stride 2)."""
+    return "audio_positions" if isinstance(frames, str) else frames // 2
 
 
 def _heads_by_layer(pairs, layers: int, heads: int) -> dict[int, list[int]]:

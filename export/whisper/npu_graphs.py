@@ -1,6 +1,6 @@
 """Whisper's graphs for NPUs (`--target npu`, docs/hardware.md): fixed shapes and standard ops only.
 
-encoder:      the default one (already static, standard ops)
+encoder:      the default one on 30 s windows (standard ops)
 decoder_step: one token per call; self-attention over a fixed 448-slot cache (StaticKV: an attention
               mask input, the new K/V returned for the runtime to write), so nothing in the graph
               depends on the sequence length. The prompt is fed token by token.
@@ -21,16 +21,21 @@ from ..bundle_writer import write_manifest
 from ..checkpoint import ExportError
 from ..layers import StaticKV
 from ..npu_quantize import LABEL, quantize_graph, spread
+from .graphs import N_FRAMES
 from .graphs import build_decoder as build_default_decoder
-from .graphs import build_encoder
+from .graphs import build_encoder as build_default_encoder
 
 __all__ = ["build_decoder", "build_encoder", "write_quantized"]
 CALIBRATION = ("two_cities.wav", "beckett.wav")
 
 
+def build_encoder(path, ckpt, cfg: dict, fmt, progress=None):
+    return build_default_encoder(path, ckpt, cfg, fmt, progress, frames=N_FRAMES)
+
+
 def build_decoder(path, ckpt, cfg: dict, fmt, head_fmt, progress=None):
     kv = StaticKV(capacity=cfg["max_target_positions"], positions=1)
-    g = build_default_decoder(path, ckpt, cfg, fmt, head_fmt, progress, kv=kv)
+    g = build_default_decoder(path, ckpt, cfg, fmt, head_fmt, progress, kv=kv, frames=N_FRAMES)
     kv.describe(g, sliced={"inputs_embeds": 1, "position_ids": 1})
     return g
 

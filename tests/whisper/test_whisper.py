@@ -12,7 +12,9 @@ from benchmarks.long_file import BUDGET_MB, measure, write_long_file
 from benchmarks.wer import corpus_wer, normalize
 from voxedge.audio import load_audio
 from voxedge.bundle import open_bundle
+from voxedge.engines.whisper import MIN_CONTEXT_FRAMES, _LiveWindow
 from voxedge.engines.whisper_decoding import WindowDecoder
+from voxedge.engines.whisper_window import WindowTranscriber
 from tests.conftest import asset, synthesize
 from tests.whisper.conftest import faster_whisper_bounds
 
@@ -127,6 +129,43 @@ def test_live_steps_force_the_committed_words_instead_of_decoding_them(models, c
     for prefix in prefixes:
         assert normalize(model.tokens.decode([t for t in prefix if t < ts_begin])) in live
     assert corpus_wer([text], [live]) < 0.05
+
+
+def test_live_steps_encode_a_window_cut_to_the_buffer(models, corpus, monkeypatch):
+    """Live steps run the encoder on the buffer's audio plus a margin, not on 30 s (whisper.cpp's
+    audio_ctx, docs/whisper.md), but for the few that may be silence, and their text is no worse than
+    with 30 s windows; files keep 30 s."""
+    model, (_, audio, text) = models["int8"], corpus[0]
+    windows = []
+    original = type(model).encode
+
+    def encode(self, window, frames=None):
+        windows.append(frames)
+        return original(self, window, frames)
+
+    monkeypatch.setattr(type(model), "encode", encode)
+    cut = corpus_wer([text], [stream_text(model, audio, 3200)])
+    cut_windows = [w for w in windows if w is not None]
+    assert len(cut_windows) >= 0.9 * len(windows)
+    assert all(MIN_CONTEXT_FRAMES <= w < 3000 and w % 2 == 0 for w in cut_windows)
+    windows.clear()
+    list(model.transcribe(audio, sample_rate=16000))
+    assert windows and set(windows) == {None}
+    monkeypatch.setattr(_LiveWindow, "context", lambda self, frames: None)
+    assert cut <= corpus_wer([text], [stream_text(model, audio, 3200)])
+
+
+def test_short_window_gives_the_30_s_windows_text(models, corpus):
+    """The encoder on 10 s of a recording's first 8 s: fewer cross-attention keys, the same text and
+    word times near the 30 s window's."""
+    model = models["int8"]
+    mel = model.features(corpus[1][1][: 8 * 16000])
+    assert model.encode(mel, 1000)["cross_key.0"].shape[2] == 500
+    full, short = (WindowTranscriber(model)(mel, [], 0.0, frames=frames) for frames in (None, 1000))
+    assert [w.text for w, _ in short.words] == [w.text for w, _ in full.words]
+    np.testing.assert_allclose([(w.start, w.end) for w, _ in short.words], [(w.start, w.end) for w, _ in full.words],
+                               atol=0.1)
+    assert short.words[-1][0].end <= 8.0
 
 
 def test_silence_gives_no_words(models):

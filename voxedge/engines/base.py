@@ -62,11 +62,12 @@ class Model:
     def name(self) -> str:
         return f"{self.bundle.manifest.get('name') or self.bundle.root} ({self.family})"
 
-    def session(self, graph: str, inputs, outputs):
+    def session(self, graph: str, inputs, outputs, dims=None):
         """An onnxruntime session for one of the bundle's graphs, refused unless it has the named
-        inputs and outputs (a graph swapped for another, or from another export, is caught here)."""
+        inputs and outputs (a graph swapped for another, or from another export, is caught here);
+        `dims`: named input dimensions fixed (runtime.create_session)."""
         session = create_session(self.bundle.graph_bytes(graph), self.runtime, data_dir=self.bundle.root,
-                                 label=self.bundle.graph_path(graph))
+                                 label=self.bundle.graph_path(graph), dims=dims)
         have_in = {i.name for i in session.get_inputs()}
         have_out = {o.name for o in session.get_outputs()}
         missing = sorted(set(inputs) - have_in) + sorted(set(outputs) - have_out)

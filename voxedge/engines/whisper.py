@@ -9,6 +9,7 @@ LocalAgreement (voxedge/agreement.py) over the same window transcriber.
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
@@ -25,6 +26,13 @@ from .whisper_decoding import WindowDecoder
 from .whisper_fallback import Decoding, PreviousText
 from .whisper_window import TIME_PRECISION, WindowTranscriber, settled_prefix
 
+ENCODER_FRAMES = "frames"  # the name of the encoder's input length (export/whisper/graphs.py)
+# Live windows (whisper.cpp's audio_ctx), in 10 ms mel frames: the buffer's audio plus a margin, in whole
+# seconds, at least MIN_CONTEXT_FRAMES (shorter, tiny.en repeated itself: docs/whisper.md).
+MIN_CONTEXT_FRAMES = 1000
+CONTEXT_MARGIN_FRAMES = 100
+CONTEXT_STEP_FRAMES = 100
+
 
 class WhisperModel(Model):
     family = "whisper"
@@ -38,10 +46,14 @@ class WhisperModel(Model):
     def _open(self) -> None:
         cfg = self.config
         cross = [f"cross_{kind}.{i}" for i in range(cfg.decoder.layers) for kind in ("key", "value")]
-        self.encoder = self.session("encoder", ["mel"], cross)
+        # files: 30 s windows, optimized as a fixed-shape graph (the same values as before windows could be shorter)
+        self.encoder = self.session("encoder", ["mel"], cross, dims={ENCODER_FRAMES: cfg.window_frames})
         self.decoder = self.session("decoder_step", ["inputs_embeds", "position_ids", *cross,
                                                      *kv_names(cfg.decoder.layers, "past")], ["logits"])
         self._cross_names = [o.name for o in self.encoder.get_outputs()]
+        # windows shorter than 30 s (live steps): bundles exported since 0.4.1, whose audio length is a named dimension
+        audio_positions = next(i.shape[2] for i in self.decoder.get_inputs() if i.name == cross[0])
+        self.short_windows = isinstance(audio_positions, str)
         # word times by cross-attention alignment (docs/whisper.md); without the output they are interpolated
         self.aligns_words = "alignment_scores" in {o.name for o in self.decoder.get_outputs()}
         if not self.aligns_words and self.bundle.manifest["model"].get("target", "cpu") == "cpu":  # npu: by design
@@ -57,12 +69,20 @@ class WhisperModel(Model):
         the maximum taken over the whole signal; returns only the frames covering real audio."""
         return self.mel(np.pad(audio, (0, self.mel.hop_length)))[:, :-1]
 
-    def encode(self, window: np.ndarray) -> dict:
-        """One window of mel frames (zero-padded to 30 s, as the references do) -> cross-attention K/V."""
-        frames = self.config.window_frames
+    @functools.cached_property
+    def short_encoder(self):
+        """The encoder for windows of any even length up to 30 s (live steps), opened on first use."""
+        return self.session("encoder", ["mel"], self._cross_names)
+
+    def encode(self, window: np.ndarray, frames: int | None = None) -> dict:
+        """One window of mel frames, zero-padded to `frames` (default: 30 s, as the references do;
+        shorter ones need `short_windows`) -> cross-attention K/V."""
+        full = self.config.window_frames
+        frames = frames or full
         padded = np.zeros((window.shape[0], frames), np.float32)
         padded[:, : min(window.shape[1], frames)] = window[:, :frames]
-        return dict(zip(self._cross_names, self.encoder.run(None, {"mel": padded[None]})))
+        encoder = self.encoder if frames == full else self.short_encoder
+        return dict(zip(self._cross_names, encoder.run(None, {"mel": padded[None]})))
 
     def prompt(self, previous_tokens, hotwords=(), start_sequence=None) -> list:
         """The decoder's prompt: <|startofprev|>, hotwords, previous text (together at most half the
@@ -141,19 +161,31 @@ class _LiveWindow:
     """LocalAgreement's `hypothesize` for Whisper: a buffer of audio -> its hypothesis. The segments of
     the previous hypothesis whose words are committed and still in the buffer are not decoded again:
     their tokens (with their timestamps) are forced as the start of the text (`settled_prefix`), and
-    only what follows is decoded."""
+    only what follows is decoded. The encoder sees a window cut to the buffer (`context`), not 30 s."""
 
     def __init__(self, model: WhisperModel, window: WindowTranscriber):
         self.model, self.window = model, window
         self._last, self._last_offset = None, 0.0
+        # the encoder for them opened now rather than at the first step
+        self._short_windows = model.short_windows and model.short_encoder is not None
 
     def __call__(self, audio, prompt, offset, settled):
         prefix = []
         if self._last is not None:
             shift = round((offset - self._last_offset) / TIME_PRECISION)
             prefix = settled_prefix(self._last.segments, settled, shift, self.window.ts_begin, self.model.tokens)
-        self._last, self._last_offset = self.window(self.model.features(audio), prompt, offset, prefix), offset
+        mel = self.model.features(audio)
+        self._last, self._last_offset = self.window(mel, prompt, offset, prefix, self.context(mel.shape[1])), offset
         return self._last
+
+    def context(self, frames: int) -> int | None:
+        """The window the encoder sees for `frames` of audio (module constants); None (30 s) for a
+        bundle whose encoder takes 30 s only."""
+        if not self._short_windows:
+            return None
+        step = CONTEXT_STEP_FRAMES
+        return min(max(-(-(frames + CONTEXT_MARGIN_FRAMES) // step) * step, MIN_CONTEXT_FRAMES),
+                   self.model.config.window_frames)
 
     def set_keyterms(self, terms) -> None:
         self.window.use_keyterms(*self.model.keyterms(terms))

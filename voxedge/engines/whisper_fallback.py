@@ -70,7 +70,7 @@ def decode_with_fallback(decoder, cross: dict, prompt: list, decoding: Decoding,
             else:
                 not_repetitive.append(attempt)
         if decoding.log_prob_threshold is not None and decoded.avg_logprob < decoding.log_prob_threshold:
-            failed = not _silence(decoded, decoding)
+            failed = not no_speech_likely(decoded, decoding)
         if not failed:
             return attempt
     best = max(not_repetitive or attempts, key=lambda a: a.decoded.avg_logprob)
@@ -85,7 +85,8 @@ def is_silent(decoded: Decoded, decoding: Decoding) -> bool:
     return decoding.log_prob_threshold is None or decoded.avg_logprob <= decoding.log_prob_threshold
 
 
-def _silence(decoded: Decoded, decoding: Decoding) -> bool:
+def no_speech_likely(decoded: Decoded, decoding: Decoding) -> bool:
+    """No-speech above its threshold, whatever the text's probability."""
     return decoding.no_speech_threshold is not None and decoded.no_speech_prob > decoding.no_speech_threshold
 
 

@@ -24,7 +24,7 @@ from .whisper_alignment import (WITHOUT_SPACES, CrossAttentionAligner, SegmentTi
                                 merge_punctuations, split_words, window_words)
 from . import whisper_language
 from .whisper_decoding import WindowDecoder
-from .whisper_fallback import Decoding, decode_with_fallback, is_silent
+from .whisper_fallback import Decoding, decode_with_fallback, is_silent, no_speech_likely
 
 TIME_PRECISION = 0.02  # seconds per timestamp token
 FRAMES_PER_TIMESTAMP = 2  # mel frames (10 ms) per timestamp step
@@ -93,12 +93,16 @@ class WindowTranscriber:
         self.decoder.processor = processor
         self.hotwords = list(hotwords)
 
-    def __call__(self, mel: np.ndarray, previous_tokens, offset: float, prefix=()) -> Hypothesis:
+    def __call__(self, mel: np.ndarray, previous_tokens, offset: float, prefix=(),
+                 frames: int | None = None) -> Hypothesis:
         """`mel`: [n_mels, frames <= 3000], the window's content; `previous_tokens`: the text before it;
         `offset`: the window's start in seconds; `prefix`: decoded tokens (timestamps included) the
-        window's text is known to start with (live: `settled_prefix`), forced instead of decoded."""
+        window's text is known to start with (live: `settled_prefix`), forced instead of decoded;
+        `frames`: the window the encoder sees (WhisperModel.encode; default 30 s)."""
         size = mel.shape[1]
-        cross = self.model.encode(mel)
+        if self.language is None:
+            frames = None  # detected on 30 s: on 10 s windows base took German for Hebrew, Spanish for Thai
+        cross = self.model.encode(mel, frames)
         if self.language is None and not self._detect(cross, size):
             return Hypothesis([], size, silent=True)
         sot_sequence = whisper_language.start_sequence(self.model.config, self.language, self.task)
@@ -109,6 +113,10 @@ class WindowTranscriber:
             # the bonuses sent the window into a loop: without them
             attempt = decode_with_fallback(self.plain, cross, prompt, self.decoding, self.rng, table, prefix)
         decoded = attempt.decoded
+        if frames is not None and no_speech_likely(decoded, self.decoding):
+            # a window shorter than 30 s that may be silence is decided on 30 s, as the model was trained:
+            # on 10 s of digital silence the shorter ones heard " you" (docs/whisper.md)
+            return self(mel, previous_tokens, offset, prefix)
         if is_silent(decoded, self.decoding):
             return Hypothesis([], size, attempt.temperature, silent=True)
         pieces, last, done = split_segments(decoded.tokens, self.ts_begin)
