@@ -192,27 +192,31 @@ def test_expected_tokens_per_call_match_a_simulation_of_padding_runs():
     from voxedge.engines.draft_policy import expected_tokens
 
     rng = np.random.default_rng(0)
-    for p in (0.0, 0.5, 0.73, 0.95):
+    for first, rest in ((0.0, 0.0), (0.5, 0.73), (0.3, 0.9), (0.9, 0.5)):
         for k in (1, 2, 4, 8):
-            pads = rng.random((20000, k - 1)) < p  # is each position's predecessor padding (the draft)?
-            accepted = 1 + np.cumprod(pads, axis=1).sum(axis=1)  # up to the first step that is not padding
-            assert abs(accepted.mean() - expected_tokens(k, p)) < 0.05
+            # a token sequence: the call's first token is the draft with chance `first`, each later one after the
+            # draft with chance `rest`; a call keeps its first token and each one whose predecessor was the draft
+            drafts = np.column_stack([rng.random(20000) < first, rng.random((20000, k - 1)) < rest])[:, : k - 1]
+            accepted = 1 + np.cumprod(drafts, axis=1).sum(axis=1)
+            assert abs(accepted.mean() - expected_tokens(k, first, rest)) < 0.05
 
 
 def test_the_policy_takes_the_cheapest_k_per_token_and_follows_the_stream():
     from voxedge.engines.draft_policy import DraftPolicy
 
     policy = DraftPolicy(INT4_COSTS, limit=32)
-    assert policy.steps == 4  # speech's padding runs (p = 0.73): 1.62 / 2.65 per token beats 1, 1.16 / 1.73, 2.66 / 3.39
-    for _ in range(200):  # a stream that never pads again
-        policy.observe(False)
-    assert policy.steps == 1
-    for _ in range(2000):  # one that pads nearly always
-        policy.observe(True)
-    assert policy.pad_chance > 0.9 and policy.steps == 8
-    assert DraftPolicy(INT4_COSTS, limit=2).steps == 2  # never past the session's bound
-    cheap_int8 = DraftPolicy({1: 1.0, 2: 1.03, 4: 1.18, 8: 1.41}, limit=32)
-    assert cheap_int8.steps == 8  # flat costs: longer calls pay at speech's padding (1.41 / 3.39 < 1.18 / 2.65)
+    # speech's statistics (draft after draft 0.73, after text 0.5), per token: after the draft k = 4 costs
+    # 1.62 / 2.65 against 1.16 / 1.73 (k = 2) and 2.66 / 3.39 (k = 8); after text 1.62 / 2.13 against 1.16 / 1.5
+    assert policy.steps(True) == 4 and policy.steps(False) == 4
+    for _ in range(200):  # a stream where the draft never follows text
+        policy.observe(False, False)
+    assert policy.steps(False) == 1 and policy.steps(True) == 4
+    for _ in range(2000):  # and nearly always follows itself
+        policy.observe(True, True)
+    assert policy.after_draft.value > 0.9 and policy.steps(True) == 8
+    assert DraftPolicy(INT4_COSTS, limit=2).steps(True) == 2  # never past the session's bound
+    flat = DraftPolicy({1: 1.0, 2: 1.03, 4: 1.18, 8: 1.41}, limit=32)  # int8's flatter costs
+    assert flat.steps(True) == 8  # 1.41 / 3.39 < 1.18 / 2.65
 
 
 def test_measured_costs_are_kept_per_machine_and_bundle_and_steer_sessions(bundles, clips, tmp_path, monkeypatch,
@@ -239,7 +243,7 @@ def test_measured_costs_are_kept_per_machine_and_bundle_and_steer_sessions(bundl
     assert engine.policy is not None and tokens == single
     assert engine.verified > 0 and engine.calls + engine.verified == engine.steps - 1
     padded, _, engine = session_tokens(model, audio, encoder_batch=8, verify_steps=None)  # the tiny model never pads
-    assert padded == single and engine.policy.steps == 1 and engine.verified == 0
+    assert padded == single and engine.policy.steps(False) == 1 and engine.verified == 0
 
 
 def test_bench_bundle_needs_device_and_a_voxtral_bundle(bundles, capsys):

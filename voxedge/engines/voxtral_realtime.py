@@ -275,7 +275,7 @@ class VoxtralSession:
         if self._token == self.cfg.tokens.streaming_word:
             return 1
         if self.policy and (self._auto or behind):
-            return min(self.policy.steps, left)
+            return min(self.policy.steps(self._token == self.draft), left)
         verify = max(self.verify_steps, CATCH_UP_VERIFY) if behind and self.model.verifies else self.verify_steps
         return min(verify, left)
 
@@ -323,8 +323,8 @@ class VoxtralSession:
     def _step_with(self, logits: np.ndarray) -> list:
         """The next token from its logits; returns the words it completed."""
         token = self._choose(logits)
-        if self.policy:
-            self.policy.observe(token == self.draft)
+        if self.policy and self._token not in (None, self.cfg.tokens.streaming_word):  # after it: single steps
+            self.policy.observe(self._token == self.draft, token == self.draft)
         start, end = self._times(self._step)
         if self.on_step:
             self.on_step(token, logits, start, end)
