@@ -69,12 +69,12 @@ def _decoder_costs(bundle: str) -> dict:
     measured = verify_cost(model)
     costs = {m: row["ratio"] for m, row in measured.items()}
     saved = save_decoder_costs(model.bundle, costs)
-    k = DraftPolicy(costs, max(costs)).steps
+    k = DraftPolicy(costs, max(costs)).steps(previous_is_draft=True)
     shown = " / ".join(f"{costs[m]:.2f}" for m in costs if m > 1)
     text = (f"{bundle}: a decoder call over {' / '.join(str(m) for m in costs if m > 1)} positions costs {shown} "
-            f"single steps here; its files verify {k} steps per call at speech's padding, then adapt "
-            f"(kept in {saved})")
-    return {"decoder_call_cost_by_positions": measured, "verify_steps_at_start": k, "saved_to": str(saved),
+            f"single steps here; at speech's padding its files verify {k} steps per call after padding, then "
+            f"follow what the stream emits (kept in {saved})")
+    return {"decoder_call_cost_by_positions": measured, "verify_steps_after_padding": k, "saved_to": str(saved),
             "text": text}
 
 
