@@ -4,11 +4,11 @@
     python -m benchmarks blocks          (or voxedge bench blocks)
 
 Real Voxtral weights are not on hand; Whisper base's are (multilingual, 74 M parameters), so its decoder
-stands in as the proxy docs/voxtral.md names. Every bundle shares the encoder and the LM head (8 bits)
-and differs only in its decoder's linears. Scored with `voxedge eval`'s clips and figures
+stands in as the proxy docs/voxtral.md names. The quantized bundles share the encoder and the LM head
+(8 bits) and differ only in their decoder's linears; fp32 is the reference. Scored with `voxedge eval`'s clips and figures
 (benchmarks/evaluate.py): WER and CER on the English sentences and recordings and the sentences in six
 more languages, and the share of the fp32 bundle's words each reproduces. The speed of the block sizes
-at Voxtral's real size is the voxtral suite's (`--presets int4,int4-b128`).
+at Voxtral's real size is the voxtral suite's (`--presets int4,int4-b64,int4-b128`).
 """
 
 from __future__ import annotations
