@@ -146,7 +146,9 @@ async def check_malformed_websocket(server):
         await ws.receive(10)
         await ws.send_bytes(b"\0" * (2 << 20))  # over the 1 MiB message limit
         await ws.receive(10)
-        assert ws.close_code == 1009
+        # the server closes with 1009; if it closes the socket while the rest of the 2 MiB is still arriving,
+        # the kernel resets the connection and the client sees that (1006) before the close frame
+        assert ws.close_code in (1009, 1006)
     async with aiohttp.ClientSession() as http, http.ws_connect(ws_url(server)) as ws:  # vanishes mid-stream
         await ws.receive(10)
         await ws.send_json({"type": "start", "sample_rate": 48000, "encoding": "s16le"})
