@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-CONTEXT = 375  # decoder tokens in context (30 s), as in benchmarks.voxtral_real
+from voxedge.bench.verify_cost import CONTEXT  # decoder tokens in context (30 s), as in benchmarks.voxtral_real
 STEPS = 24
 BATCHES = (1, 4, 8)
 SAMPLES_PER_STEP = 1280
