@@ -11,7 +11,7 @@ from transformers.models.voxtral_realtime.feature_extraction_voxtral_realtime im
 )
 
 from export.voxtral.reference import padded_audio  # noqa: E402
-from voxedge.features import LogMelSpectrogram, StreamingLogMel, StreamingPadding  # noqa: E402
+from voxedge.features import BufferLogMel, LogMelSpectrogram, StreamingLogMel, StreamingPadding  # noqa: E402
 
 HF_VOXTRAL = VoxtralRealtimeFeatureExtractor()
 PADDING = StreamingPadding()
@@ -80,6 +80,22 @@ def test_whisper_features_equal_transformers(request, clip):
     ref = hf(audio, sampling_rate=16000, return_tensors="np")["input_features"][0]
     assert ours.shape == ref.shape == (80, 3000)
     assert np.abs(ours - ref).max() < 1e-4
+
+
+def test_live_buffer_features_are_those_of_the_whole_buffer(espeak_clip):
+    """A live buffer grows by steps and is cut at its front, on the 160-sample grid or off it; its
+    features, computed frame by frame as they become known, equal the whole buffer's bit for bit."""
+    whole = LogMelSpectrogram(WhisperFeatureExtractor(feature_size=80).mel_filters)
+    buffer_mel = BufferLogMel(whole)
+    audio = np.concatenate([espeak_clip, espeak_clip[::-1]])
+    rng = np.random.default_rng(0)
+    start = end = 0
+    for _ in range(120):
+        end = min(end + int(rng.choice([0, 1, 150, 1600, 16000])), len(audio))
+        if rng.random() < 0.2:
+            start = min(start + int(rng.integers(0, 200)) * int(rng.choice([1, 160])), end)
+        buffer = audio[start:end]
+        np.testing.assert_array_equal(buffer_mel(buffer, start), whole(np.pad(buffer, (0, 160)))[:, :-1])
 
 
 def test_streaming_needs_a_fixed_ceiling():

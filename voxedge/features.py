@@ -99,6 +99,42 @@ class LogMelSpectrogram:
                                                         self.n_fft)[:: self.hop_length]
 
 
+class BufferLogMel:
+    """Whisper's features of a live buffer that grows at its end and is cut at its front (LocalAgreement):
+    bit for bit what `LogMelSpectrogram` gives for the whole buffer with `hop` zeros appended (the last
+    frame counted in the maximum, not returned), but each call computes only the frames it has not seen.
+    A frame whose window lies inside the audio never changes; the two at the front (reflected at the
+    buffer's start) and the few that reach past its end are computed again at every call."""
+
+    def __init__(self, transform: LogMelSpectrogram):
+        self.transform = transform
+        self._centre = 0  # sample index (in the stream) of the first kept frame's centre
+        self._kept = np.zeros((transform.n_mels, 0))  # unfloored log-mel of consecutive inner frames
+
+    def __call__(self, audio: np.ndarray, start: int) -> np.ndarray:
+        """`audio`: the buffer, whose first sample is sample `start` of the stream."""
+        t = self.transform
+        hop, half = t.hop_length, t.n_fft // 2
+        audio = np.asarray(audio, np.float64)
+        padded = np.pad(audio, (0, hop))
+        n = len(padded) // hop
+        first, end = -(-half // hop), max(-(-half // hop), (len(audio) - half) // hop + 1)  # inner frames: [first, end)
+        skip, aligned = divmod(start + first * hop - self._centre, hop)
+        if aligned or skip < 0 or skip > self._kept.shape[1]:
+            skip, self._kept = 0, self._kept[:, :0]
+        kept = self._kept[:, skip:][:, : max(end - first, 0)]
+        known = first + kept.shape[1]
+        if known < end:
+            windows = np.lib.stride_tricks.sliding_window_view(audio[known * hop - half : (end - 1) * hop + half],
+                                                               t.n_fft)[::hop]
+            kept = np.concatenate([kept, t.log_mel(windows)], axis=1)
+        self._kept, self._centre = kept, start + first * hop
+        edges = t._centred_windows(padded, n)
+        log_mel = np.concatenate([t.log_mel(edges[: min(first, n)]), kept, t.log_mel(edges[first + kept.shape[1] :])],
+                                 axis=1)
+        return t.normalize(log_mel, log_mel.max(initial=-np.inf))[:, :-1]
+
+
 class StreamingLogMel:
     """Incremental log-mel over a stream that starts with `left_pad` virtual zero samples.
 

@@ -18,6 +18,7 @@ from ..agreement import LocalAgreement
 from ..audio import SAMPLE_RATE
 from ..config import WhisperConfig
 from ..errors import OptionError
+from ..features import BufferLogMel
 from ..transcript import Segment
 from . import whisper_language
 from .base import Model
@@ -66,7 +67,8 @@ class WhisperModel(Model):
 
     def features(self, audio: np.ndarray) -> np.ndarray:
         """Log-mel of a whole (short) signal as openai/faster-whisper compute it: 160 zeros appended,
-        the maximum taken over the whole signal; returns only the frames covering real audio."""
+        the maximum taken over the whole signal; returns only the frames covering real audio (a live
+        buffer: `BufferLogMel`, the same frames computed once)."""
         return self.mel(np.pad(audio, (0, self.mel.hop_length)))[:, :-1]
 
     @functools.cached_property
@@ -165,6 +167,7 @@ class _LiveWindow:
 
     def __init__(self, model: WhisperModel, window: WindowTranscriber):
         self.model, self.window = model, window
+        self._features = BufferLogMel(model.mel)  # = model.features(buffer), each frame computed once
         self._last, self._last_offset = None, 0.0
         # the encoder for them opened now rather than at the first step
         self._short_windows = model.short_windows and model.short_encoder is not None
@@ -174,7 +177,7 @@ class _LiveWindow:
         if self._last is not None:
             shift = round((offset - self._last_offset) / TIME_PRECISION)
             prefix = settled_prefix(self._last.segments, settled, shift, self.window.ts_begin, self.model.tokens)
-        mel = self.model.features(audio)
+        mel = self._features(audio, round(offset * SAMPLE_RATE))
         self._last, self._last_offset = self.window(mel, prompt, offset, prefix, self.context(mel.shape[1])), offset
         return self._last
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..logits import GreedyTakeBack
 from .kv_cache import CachedGraph, SlidingKVCache
-from .whisper_search import beam_search, log_softmax, sample
+from .whisper_search import beam_search, log_softmax, logsumexp, sample
 
 NEG_INF = np.float32(-np.inf)
 
@@ -189,7 +189,7 @@ class WindowDecoder:
                     del tokens[forced + step :], logprobs[step:]
                     self.rows[0][0].length = start + forced + step
                     continue
-            logprobs.append(float(log_softmax(filtered)[token]))
+            logprobs.append(float(filtered[token]) - logsumexp(filtered))
             if token == self.eot:
                 break
             tokens.append(token)
@@ -213,7 +213,5 @@ class WindowDecoder:
         if not tokens:
             logits[:begin] = NEG_INF
             logits[begin + self.max_initial + 1 :] = NEG_INF
-        logprobs = log_softmax(logits)
-        stamp_mass = np.logaddexp.reduce(logprobs[begin:])
-        if stamp_mass > logprobs[:begin].max():
+        if logsumexp(logits[begin:]) > logits[:begin].max():  # the timestamps together are likelier than any text token
             logits[:begin] = NEG_INF
