@@ -131,6 +131,19 @@ def test_live_steps_force_the_committed_words_instead_of_decoding_them(models, c
     assert corpus_wer([text], [live]) < 0.05
 
 
+def test_a_forced_prefix_never_runs_past_the_context(models, corpus):
+    """A live window that looped to the length limit on noise forced all 224 of its tokens after a full
+    prompt: one position past the decoder's 448, and onnxruntime failed the stream (found by the VAD
+    benchmark's 10 minutes of noise). The prefix now leaves room for one decoded token."""
+    model = models["int8"]
+    loop = model.text_encoder.encode(" you") * 400
+    prompt = model.prompt(loop)
+    prefix = loop[: model.config.max_positions // 2]
+    assert len(prompt) + len(prefix) > model.config.max_positions
+    decoded = WindowDecoder(model).decode(model.encode(model.features(corpus[1][1][: 5 * 16000])), prompt, prefix=prefix)
+    assert decoded.tokens[: len(prefix) - 1] == prefix[:-1] and len(decoded.tokens) <= len(prefix)
+
+
 def test_live_steps_encode_a_window_cut_to_the_buffer(models, corpus, monkeypatch):
     """Live steps run the encoder on the buffer's audio plus a margin, not on 30 s (whisper.cpp's
     audio_ctx, docs/whisper.md), but for the few that may be silence, and their text is no worse than

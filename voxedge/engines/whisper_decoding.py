@@ -78,9 +78,12 @@ class WindowDecoder:
         log-probability is that of the tokens decoded after them."""
         if prefix and (search.temperature > 0 or search.beam_size > 1):
             raise ValueError("a forced prefix is for greedy decoding only")
-        logits, no_speech = self.prefill(cross, [*prompt, *prefix])
         # CTranslate2's length limit: half the context, and the context minus the prompt before its last token
         budget = min(self.max_positions // 2, self.max_positions - (len(prompt) - 1))
+        # a prefix leaves room for one decoded token: a live window that looped to the limit on noise
+        # forced all of it after a full prompt, one position past the context
+        prefix = list(prefix)[: budget - 1]
+        logits, no_speech = self.prefill(cross, [*prompt, *prefix])
         start = len(prompt)
         if search.temperature > 0:
             tokens, logprob = sample(self, cross, logits, start, budget, search, rng, timestamps)
