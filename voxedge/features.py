@@ -118,7 +118,8 @@ class BufferLogMel:
         audio = np.asarray(audio, np.float64)
         padded = np.pad(audio, (0, hop))
         n = len(padded) // hop
-        first, end = -(-half // hop), max(-(-half // hop), (len(audio) - half) // hop + 1)  # inner frames: [first, end)
+        first = -(-half // hop)  # inner frames, [first, end): their windows lie inside the audio
+        end = max(first, (len(audio) - half) // hop + 1)
         skip, aligned = divmod(start + first * hop - self._centre, hop)
         if aligned or skip < 0 or skip > self._kept.shape[1]:
             skip, self._kept = 0, self._kept[:, :0]

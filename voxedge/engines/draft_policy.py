@@ -32,6 +32,10 @@ class _Rate:
     def value(self) -> float:
         return self.drafts / self.seen
 
+    def add(self, is_draft: bool) -> None:
+        self.seen += 1
+        self.drafts += is_draft
+
 
 class DraftPolicy:
     def __init__(self, costs: dict[int, float], limit: int):
@@ -42,9 +46,7 @@ class DraftPolicy:
 
     def observe(self, previous_is_draft: bool, is_draft: bool) -> None:
         """One more step of the stream: was the token before it the draft, and was it?"""
-        rate = self.after_draft if previous_is_draft else self.after_other
-        rate.seen += 1
-        rate.drafts += is_draft
+        (self.after_draft if previous_is_draft else self.after_other).add(is_draft)
 
     def steps(self, previous_is_draft: bool) -> int:
         """The k for a call whose first position follows the draft (or another token)."""
