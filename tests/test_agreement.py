@@ -25,7 +25,7 @@ class Script:
         self.ends = ends or {}
         self.calls = []
 
-    def __call__(self, audio, prompt, offset, settled):
+    def __call__(self, audio, prompt, offset, settled, final):
         i = len(self.calls)
         self.calls.append((len(audio), list(prompt), offset, texts(w for w, _ in settled)))
         text = self.hypotheses[min(i, len(self.hypotheses) - 1)]

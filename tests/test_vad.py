@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -24,6 +25,7 @@ from export.bundle_writer import write_manifest  # noqa: E402
 from export.vad import BUNDLE_FILE, copy_vad  # noqa: E402
 from tests.conftest import SENTENCES, asset, synthesize  # noqa: E402
 from voxedge.audio import load_audio  # noqa: E402
+from voxedge.engines.whisper import WhisperModel  # noqa: E402
 from voxedge.bundle import manifest_checksum, open_bundle  # noqa: E402
 from voxedge.errors import AudioError, BundleError, UnsupportedError, VoxedgeError  # noqa: E402
 from voxedge.options import VadOptions  # noqa: E402
@@ -347,6 +349,9 @@ def test_bundle_without_vad(tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "b" / BUNDLE_FILE).exists()
     with pytest.raises(UnsupportedError, match="no voice activity detector.*python -m export.*faster-whisper"):
         SileroVad.from_bundle(bundle)
+    # Whisper's live streams are gated by default only where the bundle has a VAD
+    whisper = SimpleNamespace(vad_by_default=WhisperModel.vad_by_default, bundle=bundle)
+    assert WhisperModel.vad_by_default and WhisperModel.live_vad(whisper, None) is False
 
 
 def test_bundle_with_a_foreign_vad(tmp_path):

@@ -1,7 +1,8 @@
 """Live transcription for any windowed model: LocalAgreement-2 over a growing buffer (whisper_streaming).
 
 Every `step` samples of new audio the buffer (at most one window) is transcribed again by the model's
-`hypothesize(audio, prompt, offset, settled)`, conditioned on the text already committed. Words on which
+`hypothesize(audio, prompt, offset, settled, final)`, conditioned on the text already committed
+(`final`: no more audio will come to this buffer). Words on which
 this hypothesis and the previous one agree, from the start, are committed: they become "final" and
 never change. The rest is the partial. `settled` is the previous hypothesis' committed words still in
 the buffer (its own words, as it returned them): what the new hypothesis need not decode again. Once
@@ -85,7 +86,7 @@ class LocalAgreement:
 
     def _update(self, final: bool) -> list[Word]:
         hypothesis = self.hypothesize(self._buffer, list(self._history), self._buffer_start / SAMPLE_RATE,
-                                      self._settled)
+                                      self._settled, final)
         words = hypothesis.words
         self.steps += 1
         first_new = self._after_committed(words)

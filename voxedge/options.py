@@ -252,7 +252,10 @@ class StreamOptions(_Common):
     encoder_batch: int = 1  # Voxtral: > 1 is cheaper per step and (n - 1) x 80 ms later
     verify_steps: int | None = 1  # Voxtral: steps per decoder call (TranscribeOptions.verify_steps)
     step_ms: int = 1000  # Whisper: audio between two hypotheses
-    vad: bool = False  # skip audio that Silero VAD calls silence; an utterance ends at each speech end
+    # skip audio that Silero VAD calls silence; an utterance ends at each speech end. None: the family's
+    # default, on for Whisper where the bundle has a VAD (without it, room noise sends live Whisper into
+    # loops: docs/vad.md), off for Voxtral (trained to stream, it hears silence as it comes)
+    vad: bool | None = None
     # live defaults: an utterance closes after 800 ms of silence, with 200 ms of padding kept around speech
     vad_options: VadOptions = field(default_factory=lambda: VadOptions(min_silence_duration_ms=800, speech_pad_ms=200))
     endpoint_ms: int = 800  # without VAD: silence after the last word that closes an utterance
@@ -263,6 +266,8 @@ class StreamOptions(_Common):
         _check_int(self, "verify_steps", 1, 32, optional=True)
         _check_int(self, "step_ms", 80, 30_000)
         _check_int(self, "endpoint_ms", 80, 600_000)
+        if self.vad not in (None, True, False):
+            raise OptionError(f"vad must be True, False or None (the family's default), not {self.vad!r}")
 
 
 def build(cls, options, fields: dict, supported: frozenset[str], family: str):

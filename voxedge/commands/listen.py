@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
@@ -14,9 +15,10 @@ def register(sub) -> None:
                        "line being spoken is redrawn as it forms. Stop with Ctrl-C.")
     engine_options(p)
     language_options(p)
-    p.add_argument("--vad", action="store_true",
+    p.add_argument("--vad", action=argparse.BooleanOptionalAction, default=None,
                    help="decode only what Silero VAD calls speech; an utterance ends with each pause "
-                   "(otherwise after --endpoint-ms without a new word)")
+                   "(otherwise after --endpoint-ms without a new word). Default: on for Whisper (room noise "
+                   "sends its live windows into loops), off for Voxtral")
     p.add_argument("--endpoint-ms", type=int, default=800,
                    help="silence that ends an utterance, in ms (default 800)")
     p.add_argument("--device", help="input device number or name substring (see --list-devices)")
@@ -34,7 +36,7 @@ def run(args) -> int:
         return 0 if devices else 1
     model = load_model(args)
     stream = model.stream(**model_kwargs(args), vad=args.vad, endpoint_ms=args.endpoint_ms,
-                          **({"vad_options": _live_vad(args.endpoint_ms)} if args.vad else {}))
+                          vad_options=_live_vad(args.endpoint_ms))
     device = int(args.device) if args.device and args.device.isdigit() else args.device
     show = Display(json_lines=args.json, redraw=sys.stdout.isatty() and not args.json)
     with Microphone(device=device) as mic:

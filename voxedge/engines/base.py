@@ -3,7 +3,8 @@
 A family subclasses `Model` and provides (docs/architecture.md has the whole contract):
 
 - class attributes `family` (the manifest's family), `config_type` (its record in voxedge/config.py),
-  `stream_fields` and `transcribe_fields` (the option fields it supports);
+  `stream_fields` and `transcribe_fields` (the option fields it supports), and `vad_by_default`
+  (whether its live streams skip what Silero VAD calls silence unless told otherwise);
 - `_open()`: its graphs (through `self.session`) and family tables;
 - `_stream_engine(options, on_step)`: one stream's state, an `EngineStream` (voxedge/stream.py);
 - `_segments(source, options, info)`: file transcription (`stream_segments` streams the file);
@@ -45,6 +46,7 @@ class Model:
     config_type: type
     stream_fields: frozenset = frozenset()
     transcribe_fields: frozenset = frozenset()
+    vad_by_default: bool = False
 
     def __init__(self, bundle, runtime):
         self.bundle, self.runtime = bundle, runtime
@@ -101,6 +103,13 @@ class Model:
 
         return SileroVad.from_bundle(self.bundle)
 
+    def live_vad(self, asked: bool | None) -> bool:
+        """Whether a stream gates its audio by VAD: as asked, or by default where the family wants it
+        (`vad_by_default`) and the bundle has a VAD."""
+        if asked is not None:
+            return asked
+        return self.vad_by_default and bool(self.bundle.model_section.get("vad"))
+
     def transcribe(self, audio, options: TranscribeOptions | None = None, *, sample_rate: int | None = None,
                    **fields) -> Transcription:
         """Segments of a file, an array (give its `sample_rate`) or PCM bytes, yielded as they are
@@ -123,7 +132,7 @@ class Model:
         closes an utterance."""
         options = build(StreamOptions, options, fields, self.stream_fields | COMMON_STREAM_FIELDS, self.family)
         engine = self._stream_engine(options, on_step)
-        if options.vad:
+        if self.live_vad(options.vad):
             from ..vad import VadGate
 
             engine = SpeechOnly(engine, VadGate(self.vad, options.vad_options))

@@ -38,6 +38,8 @@ CONTEXT_STEP_FRAMES = 100
 class WhisperModel(Model):
     family = "whisper"
     config_type = WhisperConfig
+    # live windows re-decoded over room noise loop on it and commit the loop (docs/vad.md): gated by default
+    vad_by_default = True
     stream_fields = frozenset({"step_ms", "keyterms", "language", "task"})
     transcribe_fields = frozenset({
         "keyterms", "keyterm_route", "language", "task", "beam_size", "patience", "length_penalty", "temperature",
@@ -172,13 +174,14 @@ class _LiveWindow:
         # the encoder for them opened now rather than at the first step
         self._short_windows = model.short_windows and model.short_encoder is not None
 
-    def __call__(self, audio, prompt, offset, settled):
+    def __call__(self, audio, prompt, offset, settled, final):
         prefix = []
         if self._last is not None:
             shift = round((offset - self._last_offset) / TIME_PRECISION)
             prefix = settled_prefix(self._last.segments, settled, shift, self.window.ts_begin, self.model.tokens)
         mel = self._features(audio, round(offset * SAMPLE_RATE))
-        self._last, self._last_offset = self.window(mel, prompt, offset, prefix, self.context(mel.shape[1])), offset
+        self._last = self.window(mel, prompt, offset, prefix, self.context(mel.shape[1]), final=final)
+        self._last_offset = offset
         return self._last
 
     def context(self, frames: int) -> int | None:

@@ -28,7 +28,9 @@ from .whisper_fallback import Decoding, decode_with_fallback, is_silent, no_spee
 
 TIME_PRECISION = 0.02  # seconds per timestamp token
 FRAMES_PER_TIMESTAMP = 2  # mel frames (10 ms) per timestamp step
-LIVE_DETECTION_SECONDS = 2.0  # live, an unknown language is fixed on the first window this long with speech
+# live, an unknown language is fixed on the first window this long with speech (or on an utterance's last
+# window): on 2-3 s windows base took espeak-ng German for Hebrew, Spanish for Thai (docs/whisper.md)
+LIVE_DETECTION_SECONDS = 4.0
 COMPRESSION_RATIO_THRESHOLD = 2.4  # keyterms: text that compresses better repeats itself (openai/whisper's default)
 
 
@@ -68,8 +70,9 @@ class Hypothesis:
 class WindowTranscriber:
     """Per-caller state (the decoder's and the aligner's caches, the sampling generator, the language)
     over a shared WhisperModel. `language` None on a multilingual model: each window detects its own
-    until one at least LIVE_DETECTION_SECONDS long has speech (no-speech below the threshold); that
-    language is then kept, and windows before it give no text (files detect beforehand and pass it).
+    until one at least LIVE_DETECTION_SECONDS long (or the last of its buffer) has speech (no-speech
+    below the threshold); that language is then kept, and windows before it give no text (files detect
+    beforehand and pass it).
     Keyterms (`WhisperModel.keyterms`) come as a logits `processor` and/or `hotwords` placed in the prompt."""
 
     def __init__(self, model, on_step=None, processor=None, hotwords=(), decoding: Decoding = Decoding(),
@@ -94,16 +97,17 @@ class WindowTranscriber:
         self.hotwords = list(hotwords)
 
     def __call__(self, mel: np.ndarray, previous_tokens, offset: float, prefix=(),
-                 frames: int | None = None) -> Hypothesis:
+                 frames: int | None = None, final: bool = False) -> Hypothesis:
         """`mel`: [n_mels, frames <= 3000], the window's content; `previous_tokens`: the text before it;
         `offset`: the window's start in seconds; `prefix`: decoded tokens (timestamps included) the
         window's text is known to start with (live: `settled_prefix`), forced instead of decoded;
-        `frames`: the window the encoder sees (WhisperModel.encode; default 30 s)."""
+        `frames`: the window the encoder sees (WhisperModel.encode; default 30 s); `final`: live, no more
+        audio will come to this window's buffer (an unknown language is detected on it, however short)."""
         size = mel.shape[1]
         if self.language is None:
             frames = None  # detected on 30 s: on 10 s windows base took German for Hebrew, Spanish for Thai
         cross = self.model.encode(mel, frames)
-        if self.language is None and not self._detect(cross, size):
+        if self.language is None and not self._detect(cross, size, final):
             return Hypothesis([], size, silent=True)
         sot_sequence = whisper_language.start_sequence(self.model.config, self.language, self.task)
         prompt = self.model.prompt(previous_tokens, self.hotwords, sot_sequence)
@@ -116,7 +120,7 @@ class WindowTranscriber:
         if frames is not None and no_speech_likely(decoded, self.decoding):
             # a window shorter than 30 s that may be silence is decided on 30 s, as the model was trained:
             # on 10 s of digital silence the shorter ones heard " you" (docs/whisper.md)
-            return self(mel, previous_tokens, offset, prefix)
+            return self(mel, previous_tokens, offset, prefix, final=final)
         if is_silent(decoded, self.decoding):
             return Hypothesis([], size, attempt.temperature, silent=True)
         pieces, last, done = split_segments(decoded.tokens, self.ts_begin)
@@ -140,11 +144,13 @@ class WindowTranscriber:
             seek = min(seek, round(last_end / self.frame_seconds) - round(offset / self.frame_seconds))
         return Hypothesis(segments, max(1, seek), attempt.temperature)
 
-    def _detect(self, cross: dict, size: int) -> bool:
-        """Live: detect this window's language; keep it when the window is long enough and has speech."""
+    def _detect(self, cross: dict, size: int, final: bool) -> bool:
+        """Live: detect this window's language; keep it when the window has speech and is long enough or
+        the last of its buffer (an utterance shorter than LIVE_DETECTION_SECONDS is not lost)."""
         logits, no_speech = self.decoder.prefill(cross, [self.decoder.sot])
         threshold = self.decoding.no_speech_threshold
-        if size * self.frame_seconds < LIVE_DETECTION_SECONDS or (threshold is not None and no_speech > threshold):
+        too_short = size * self.frame_seconds < LIVE_DETECTION_SECONDS and not final
+        if too_short or (threshold is not None and no_speech > threshold):
             return False
         self.language, self.language_probability = whisper_language.detect(logits, self.model.config.languages)
         return True
