@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 import voxedge
 from voxedge.bundle import MANIFEST, manifest_checksum, open_bundle, sha256_file
-from voxedge.errors import BundleError, VoxedgeError
+from voxedge.errors import BundleError, InferenceError, VoxedgeError
 
 @pytest.fixture(scope="module")
 def voxtral(bundles):
@@ -88,6 +88,29 @@ def test_fuzzed_files_only_raise_voxedge_errors(voxtral, tmp_path, data, header)
     path = tmp_path / "fuzz.wav"
     path.write_bytes(header + data)
     only_voxedge_errors(lambda: list(voxtral.transcribe(path)))
+
+
+def test_onnxruntime_failures_become_inference_errors(whisper, monkeypatch):
+    """onnxruntime failing inside a graph (here the encoder given the wrong length, as a graph at odds with
+    its inputs, or memory running out, would) reaches the caller as an InferenceError saying what failed,
+    onnxruntime's exception its cause; the stream it hit is closed. Other exceptions pass unchanged."""
+    noise = (0.1 * np.random.default_rng(0).standard_normal(2 * 16000)).astype(np.float32)
+    monkeypatch.setattr(whisper, "encode", lambda *_: whisper.encoder.run(None, {"mel": np.zeros((1, 80, 7), np.float32)}))
+    with pytest.raises(InferenceError, match="^transcription failed: onnxruntime failed: ") as failed:
+        list(whisper.transcribe(noise, sample_rate=16000))
+    assert type(failed.value.__cause__).__module__.startswith("onnxruntime")
+    stream = whisper.stream(vad=False)
+    with pytest.raises(InferenceError, match="^the stream cannot go on .*onnxruntime failed: "):
+        stream.feed(noise)
+    with pytest.raises(VoxedgeError, match="closed"):
+        stream.feed(noise)
+
+    def not_onnxruntime(*_):
+        raise ZeroDivisionError("a bug of voxedge's own")
+
+    monkeypatch.setattr(whisper, "encode", not_onnxruntime)
+    with pytest.raises(ZeroDivisionError):
+        whisper.stream(vad=False).feed(noise)
 
 
 def test_whisper_survives_the_same_inputs(whisper, tmp_path):

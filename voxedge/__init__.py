@@ -26,15 +26,15 @@ _EXPORTS = {
     "Event": "transcript", "Segment": "transcript", "Transcript": "transcript", "Transcription": "transcript",
     "TranscriptionInfo": "transcript", "Word": "transcript",
     "AudioError": "errors", "BufferOverflowError": "errors", "BundleError": "errors", "DependencyError": "errors",
-    "OptionError": "errors", "UnsupportedError": "errors", "VoxedgeError": "errors",
+    "InferenceError": "errors", "OptionError": "errors", "UnsupportedError": "errors", "VoxedgeError": "errors",
 }
 
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
     from .audio import PcmFormat, load_audio, open_audio  # noqa: F401
-    from .errors import (AudioError, BufferOverflowError, BundleError, DependencyError, OptionError,  # noqa: F401
-                         UnsupportedError, VoxedgeError)
+    from .errors import (AudioError, BufferOverflowError, BundleError, DependencyError, InferenceError,  # noqa: F401
+                         OptionError, UnsupportedError, VoxedgeError)
     from .live import LiveStream  # noqa: F401
     from .microphone import Microphone  # noqa: F401
     from .model import load  # noqa: F401

@@ -4,6 +4,9 @@ Messages name the input, the problem and what to do about it, so that an applica
 to its user as they are.
 """
 
+import contextlib
+from pathlib import Path
+
 
 class VoxedgeError(Exception):
     """Base class: catch this to handle anything voxedge refuses or cannot do."""
@@ -31,3 +34,32 @@ class UnsupportedError(VoxedgeError):
 
 class OptionError(VoxedgeError, ValueError):
     """An option has a value of the wrong type or out of range (e.g. `beam_size=0`)."""
+
+
+class InferenceError(VoxedgeError, RuntimeError):
+    """onnxruntime failed while running a graph (out of memory, a device lost, a graph at odds with
+    what it was given); the original exception is its __cause__."""
+
+
+@contextlib.contextmanager
+def inference_errors(what: str):
+    """Exceptions raised inside onnxruntime (its own classes, or RuntimeError from its extension) while
+    the block runs become an InferenceError that starts with `what`; anything else passes unchanged."""
+    try:
+        yield
+    except VoxedgeError:
+        raise
+    except Exception as exc:
+        if not _raised_in_onnxruntime(exc):
+            raise
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InferenceError(f"{what}: onnxruntime failed: {detail}") from exc
+
+
+def _raised_in_onnxruntime(exc: BaseException) -> bool:
+    """Whether the innermost Python frame of the traceback is onnxruntime's (its run() wrappers are
+    the last Python code before its C++)."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and "onnxruntime" in Path(tb.tb_frame.f_code.co_filename).parts

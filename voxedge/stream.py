@@ -18,7 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from .audio import SAMPLE_RATE, StreamResampler, fix_int16_scale, to_float32, to_mono, validate
-from .errors import AudioError, VoxedgeError
+from .errors import AudioError, InferenceError, VoxedgeError, inference_errors
 from .ringbuffer import Block
 from .transcript import Event, Word
 
@@ -168,11 +168,16 @@ class Stream:
 
     @contextlib.contextmanager
     def _exclusive(self):
+        """One thread at a time; an onnxruntime failure ends the stream (its state is unknown after it)."""
         if not self._busy.acquire(blocking=False):
             raise VoxedgeError("this stream is being fed from another thread: a stream takes audio from one "
                                "thread at a time (use one stream per thread, or voxedge.LiveStream)")
         try:
-            yield
+            with inference_errors("the stream cannot go on (start a new one with model.stream())"):
+                yield
+        except InferenceError:
+            self.closed = True
+            raise
         finally:
             self._busy.release()
 

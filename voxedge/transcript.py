@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .errors import inference_errors
+
 
 @dataclass(frozen=True)
 class Word:
@@ -65,7 +67,8 @@ class Transcription:
         return self
 
     def __next__(self) -> Segment:
-        return next(self._segments)
+        with inference_errors("transcription failed"):
+            return next(self._segments)
 
 
 @dataclass(frozen=True)
