@@ -68,7 +68,10 @@ class Transcription:
 
     def __next__(self) -> Segment:
         with inference_errors("transcription failed"):
-            return next(self._segments)
+            segment = next(self._segments, None)
+        if segment is None:
+            raise StopIteration
+        return segment
 
 
 @dataclass(frozen=True)
