@@ -156,7 +156,7 @@ class WhisperModel(Model):
 
     def _stream_engine(self, options, on_step) -> LocalAgreement:
         window = WindowTranscriber(self, on_step, *self.keyterms(options.keyterms), language=options.language,
-                                   task=options.task)
+                                   task=options.task, live=True)
         return LocalAgreement(_LiveWindow(self, window), SAMPLE_RATE * options.step_ms // 1000,
                               self.config.max_positions // 2)
 

@@ -21,6 +21,9 @@ from dataclasses import dataclass
 from .whisper_decoding import Decoded, Search
 
 
+LOOP_PERIODS = 3  # live: a text that ends in this many repetitions of one piece is cut after the first (cut_loop)
+
+
 @dataclass(frozen=True)
 class Decoding:
     """How a window is decoded; the defaults are greedy without fallback (voxedge's default)."""
@@ -76,6 +79,26 @@ def decode_with_fallback(decoder, cross: dict, prompt: list, decoding: Decoding,
     best = max(not_repetitive or attempts, key=lambda a: a.decoded.avg_logprob)
     # the last temperature tried is what decides whether the prompt is reset
     return dataclasses.replace(best, temperature=decoding.searches[-1].temperature)
+
+
+def cut_loop(tokens: list, start: int, ts_begin: int, table, threshold: float | None) -> list:
+    """Live windows decode once, without the fallback that would retry a repetitive text: where the text
+    decoded after `start` fails the compression test and ends in a loop (its text tokens periodic over
+    at least LOOP_PERIODS periods up to the end), `tokens` up to the end of the loop's first period.
+    Otherwise `tokens` unchanged. The later periods are the model repeating itself, not the speech."""
+    where = [i for i in range(start, len(tokens)) if tokens[i] < ts_begin]
+    text = [tokens[i] for i in where]
+    if threshold is None or compression_ratio(table.decode(text)) <= threshold:
+        return tokens
+    loop = None  # (where it starts, its period), the earliest start
+    for period in range(1, len(text) // LOOP_PERIODS + 1):
+        first = len(text)  # the periodic tail text[first:], each token equal to the one a period before
+        while first > period and text[first - 1] == text[first - 1 - period]:
+            first -= 1
+        begin = first - period
+        if len(text) - begin >= LOOP_PERIODS * period and (loop is None or begin < loop[0]):
+            loop = (begin, period)
+    return tokens if loop is None else tokens[: where[sum(loop) - 1] + 1]
 
 
 def is_silent(decoded: Decoded, decoding: Decoding) -> bool:

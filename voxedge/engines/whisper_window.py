@@ -13,6 +13,7 @@ segment by token instead, and seeks by timestamps alone.
 
 from __future__ import annotations
 
+import dataclasses
 import string
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -24,7 +25,7 @@ from .whisper_alignment import (WITHOUT_SPACES, CrossAttentionAligner, SegmentTi
                                 merge_punctuations, split_words, window_words)
 from . import whisper_language
 from .whisper_decoding import WindowDecoder
-from .whisper_fallback import Decoding, decode_with_fallback, is_silent, no_speech_likely
+from .whisper_fallback import Decoding, cut_loop, decode_with_fallback, is_silent, no_speech_likely
 
 TIME_PRECISION = 0.02  # seconds per timestamp token
 FRAMES_PER_TIMESTAMP = 2  # mel frames (10 ms) per timestamp step
@@ -76,7 +77,7 @@ class WindowTranscriber:
     Keyterms (`WhisperModel.keyterms`) come as a logits `processor` and/or `hotwords` placed in the prompt."""
 
     def __init__(self, model, on_step=None, processor=None, hotwords=(), decoding: Decoding = Decoding(),
-                 language: str | None = None, task: str = "transcribe"):
+                 language: str | None = None, task: str = "transcribe", live: bool = False):
         whisper_language.check(model.config, language, task)
         self.model = model
         self.decoder = WindowDecoder(model, on_step)
@@ -88,6 +89,7 @@ class WindowTranscriber:
         self.language = language if model.config.languages else "en"
         self.language_probability = None
         self.task = task
+        self.live = live  # a live window's text that ends in a loop is cut (cut_loop)
         self.ts_begin = model.config.tokens.timestamp_begin
         self.frame_seconds = model.mel.hop_length / 16000
         self._last_speech = 0.0  # end of the last word timed: faster-whisper's pause rule looks back to it
@@ -117,6 +119,9 @@ class WindowTranscriber:
             # the bonuses sent the window into a loop: without them
             attempt = decode_with_fallback(self.plain, cross, prompt, self.decoding, self.rng, table, prefix)
         decoded = attempt.decoded
+        if self.live:  # LocalAgreement would commit a loop that two hypotheses share
+            decoded = dataclasses.replace(decoded, tokens=cut_loop(decoded.tokens, len(prefix), self.ts_begin, table,
+                                                                   self.decoding.compression_ratio_threshold))
         if frames is not None and no_speech_likely(decoded, self.decoding):
             # a window shorter than 30 s that may be silence is decided on 30 s, as the model was trained:
             # on 10 s of digital silence the shorter ones heard " you" (docs/whisper.md)
