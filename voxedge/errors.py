@@ -52,7 +52,7 @@ def inference_errors(what: str):
     except Exception as exc:
         if not _raised_in_onnxruntime(exc):
             raise
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise InferenceError(f"{what}: onnxruntime failed: {detail}") from exc
 
 

@@ -119,15 +119,15 @@ class WindowTranscriber:
             # the bonuses sent the window into a loop: without them
             attempt = decode_with_fallback(self.plain, cross, prompt, self.decoding, self.rng, table, prefix)
         decoded = attempt.decoded
-        if self.live:  # LocalAgreement would commit a loop that two hypotheses share
-            decoded = dataclasses.replace(decoded, tokens=cut_loop(decoded.tokens, len(prefix), self.ts_begin, table,
-                                                                   self.decoding.compression_ratio_threshold))
         if frames is not None and no_speech_likely(decoded, self.decoding):
             # a window shorter than 30 s that may be silence is decided on 30 s, as the model was trained:
             # on 10 s of digital silence the shorter ones heard " you" (docs/whisper.md)
             return self(mel, previous_tokens, offset, prefix, final=final)
         if is_silent(decoded, self.decoding):
             return Hypothesis([], size, attempt.temperature, silent=True)
+        if self.live:  # LocalAgreement would commit a loop that two hypotheses share
+            decoded = dataclasses.replace(decoded, tokens=cut_loop(decoded.tokens, len(prefix), self.ts_begin, table,
+                                                                   self.decoding.compression_ratio_threshold))
         pieces, last, done = split_segments(decoded.tokens, self.ts_begin)
         # a window whose last segment ends at 0.00 would never advance: then it is done as a whole
         seek = size if done or not last else last * FRAMES_PER_TIMESTAMP
