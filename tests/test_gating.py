@@ -8,7 +8,7 @@ import pytest
 from tests.conftest import SENTENCES, synthesize
 from voxedge.audio import load_audio
 from voxedge.gating import SpeechOnly
-from voxedge.options import VadOptions
+from voxedge.options import StreamOptions, VadOptions
 from voxedge.stream import Stream, Update
 from voxedge.transcript import Word
 from voxedge.vad import VadGate, speech_timestamps
@@ -90,24 +90,44 @@ def test_digital_silence_gives_nothing(vad):
     assert engine.fed == 0 and stream.stats.samples_skipped == 30 * RATE
 
 
+class Talker(Echo):
+    """An engine whose words are final at once: one " x" for every 0.1 s of its own audio that is loud."""
+
+    def __init__(self):
+        super().__init__()
+        self._audio = np.zeros(0, np.float32)
+
+    def process(self, samples):
+        start = self.fed
+        self.fed += len(samples)
+        self._audio = np.concatenate([self._audio, samples])
+        loud = [t for t in range(-(-start // 1600) * 1600, self.fed - 1600 + 1, 1600)
+                if np.abs(self._audio[t : t + 1600]).max() > 0.1]
+        return Update([Word(t / RATE, (t + 1600) / RATE, " x") for t in loud])
+
+
 def test_without_vad_an_utterance_ends_after_the_endpoint_silence():
-    class Talker(Echo):
-        """Words only where the audio is loud."""
-
-        def process(self, samples):
-            start = self.fed
-            self.fed += len(samples)
-            loud = [t for t in range(-(-start // 1600) * 1600, self.fed - 1600 + 1, 1600)
-                    if np.abs(self.audio[t : t + 1600]).max() > 0.1]
-            return Update([Word(t / RATE, (t + 1600) / RATE, " x") for t in loud])
-
     audio = np.zeros(10 * RATE, np.float32)
     audio[1 * RATE : 2 * RATE] = 0.5
     audio[6 * RATE : 7 * RATE] = 0.5
-    engine = Talker()
-    engine.audio = audio
-    events = run(Stream(engine, endpoint=0.8), audio, 1600)
+    events = run(Stream(Talker(), endpoint=0.8), audio, 1600)
     utterances = [(e.start, e.end) for e in events if e.kind == "utterance"]
     assert utterances == [(1.0, 2.0), (6.0, 7.0)]
     index = [e.kind for e in events].index("utterance")
     assert events[index - 1].end == 2.0  # the first closed once 0.8 s of silence had passed, not before
+
+
+@pytest.mark.parametrize("pause", [1.0, 3.0])
+def test_gated_a_short_pause_stays_in_the_session_and_still_ends_the_utterance(vad, speech_dir, pause):
+    """The live gate ends the engine's session only after 2 s of silence (a live Whisper buffer keeps the
+    audio before the next words); utterances close after the endpoint silence either way."""
+    first, second = (load_audio(synthesize(SENTENCES[i], speech_dir / f"gate_{i}.wav")) for i in (0, 1))
+    audio = np.concatenate([first, np.zeros(int(pause * RATE), np.float32), second, np.zeros(3 * RATE, np.float32)])
+    engine = Talker()
+    stream = Stream(SpeechOnly(engine, VadGate(vad, StreamOptions().vad_options)), endpoint=0.8)
+    utterances = [e for e in run(stream, audio, 1600) if e.kind == "utterance"]
+    assert len(utterances) == 2
+    onset = len(first) / RATE + pause + np.argmax(np.abs(second) > 0.1) / RATE
+    assert utterances[1].start == pytest.approx(onset, abs=0.15)
+    # one session across the short pause (ended by the end of speech), two across the long one
+    assert len(engine.sessions) == (1 if pause < 2 else 2)

@@ -2,12 +2,15 @@
 
 `SpeechOnly` is itself an EngineStream (voxedge/stream.py) wrapping the family's: it feeds the gate
 everything, holds the audio whose status is not yet known, skips what the gate calls silence, feeds
-the engine the rest, and ends the engine's session at each speech end (an utterance). Times it
-returns are in samples it was given, so the skipped silence keeps its place on the clock: it is not
-"dropped" audio, and no counter of dropped audio moves.
+the engine the rest, and ends the engine's session at each speech end. Times it returns are in
+samples it was given, so the skipped silence keeps its place on the clock: it is not "dropped" audio,
+and no counter of dropped audio moves.
 
-Speech is fed as it arrives (the gate reports an end only after `min_silence_duration_ms`, so up to
-that much trailing silence reaches the engine; Voxtral needs some anyway for its delayed words).
+Speech is fed as it arrives, and the gate reports a speech end only after `min_silence_duration_ms`,
+so that much trailing silence reaches the engine: a pause shorter than that stays inside one session
+(a live Whisper buffer keeps the audio before the next words, and confirms the last ones on a second
+hypothesis; Voxtral needs some silence anyway for its delayed words). Utterances are not the gate's
+business: the Stream closes them after its endpoint silence, gated or not.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ class SpeechOnly:
     def finish(self) -> Update:
         update = self._apply(self.gate.close())
         if self._speaking:
-            update = _join(update, self._end_utterance())
+            update = _join(update, self._end_session())
         self._skip_to(self._at + len(self._held))  # after the last speech: silence to the end
         return update
 
@@ -60,7 +63,7 @@ class SpeechOnly:
                 self._speaking = True
             else:
                 update = _join(update, self._feed_to(index))
-                update = _join(update, self._end_utterance())
+                update = _join(update, self._end_session())
         if self._speaking:
             update = _join(update, self._feed_to(self._at + len(self._held)))
         else:
@@ -83,12 +86,10 @@ class SpeechOnly:
         self._fed += n
         return self._timed(self.engine.process(samples))
 
-    def _end_utterance(self) -> Update:
+    def _end_session(self) -> Update:
         """Speech ended: the engine flushes what it holds and starts afresh on the next speech."""
         self._speaking = False
-        update = self._timed(self.engine.finish())
-        update.utterance_end = True
-        return update
+        return self._timed(self.engine.finish())
 
     def _timed(self, update: Update) -> Update:
         def ours(word: Word) -> Word:
@@ -96,9 +97,9 @@ class SpeechOnly:
                         self._clock.samples(word.end * SAMPLE_RATE) / SAMPLE_RATE, word.text)
 
         self._partial = [ours(w) for w in update.partial]
-        return Update([ours(w) for w in update.final], self._partial, update.utterance_end)
+        return Update([ours(w) for w in update.final], self._partial)
 
 
 def _join(first: Update, second: Update) -> Update:
     """Two updates in order: the finals of both, the second's open words."""
-    return Update(first.final + second.final, second.partial, first.utterance_end or second.utterance_end)
+    return Update(first.final + second.final, second.partial)

@@ -252,13 +252,14 @@ class StreamOptions(_Common):
     encoder_batch: int = 1  # Voxtral: > 1 is cheaper per step and (n - 1) x 80 ms later
     verify_steps: int | None = 1  # Voxtral: steps per decoder call (TranscribeOptions.verify_steps)
     step_ms: int = 1000  # Whisper: audio between two hypotheses
-    # skip audio that Silero VAD calls silence; an utterance ends at each speech end. None: the family's
-    # default, on for Whisper where the bundle has a VAD (without it, room noise sends live Whisper into
-    # loops: docs/vad.md), off for Voxtral (trained to stream, it hears silence as it comes)
+    # skip audio that Silero VAD calls silence. None: the family's default, on for Whisper where the
+    # bundle has a VAD (without it, room noise sends live Whisper into loops: docs/vad.md), off for
+    # Voxtral (trained to stream, it hears silence as it comes)
     vad: bool | None = None
-    # live defaults: an utterance closes after 800 ms of silence, with 200 ms of padding kept around speech
-    vad_options: VadOptions = field(default_factory=lambda: VadOptions(min_silence_duration_ms=800, speech_pad_ms=200))
-    endpoint_ms: int = 800  # without VAD: silence after the last word that closes an utterance
+    # the engine's session ends after `min_silence_duration_ms` of silence (2 s: shorter pauses stay in
+    # one live buffer, docs/vad.md), with 200 ms of padding kept around speech
+    vad_options: VadOptions = field(default_factory=lambda: VadOptions(speech_pad_ms=200))
+    endpoint_ms: int = 800  # silence after the last word that closes an utterance (gated or not)
 
     def __post_init__(self):
         super().__post_init__()

@@ -26,12 +26,10 @@ from .transcript import Event, Word
 @dataclass
 class Update:
     """What an engine call produced, in engine time: words that became final (never to change) and
-    the words still open, which replace the previous partial ones; `utterance_end` when the call
-    closed an utterance (voxedge/gating.py: at each end of speech)."""
+    the words still open, which replace the previous partial ones."""
 
     final: list[Word] = field(default_factory=list)
     partial: list[Word] = field(default_factory=list)
-    utterance_end: bool = False
 
 
 class EngineStream(Protocol):
@@ -87,9 +85,9 @@ class Stream:
     """Push audio with `feed`, get `Event`s back; `close` flushes what the model still holds.
 
     Events: "partial" (the open words, replaced by the next partial), "final" (words that never change)
-    and "utterance" (an utterance closed: its whole text, start and end). Utterances close at each end of
-    speech when the engine is gated by VAD (voxedge/gating.py), else after `endpoint` seconds without a
-    new word and nothing open, and at `close()`.
+    and "utterance" (an utterance closed: its whole text, start and end). An utterance closes once
+    `endpoint` seconds of audio have passed since its last word with no word open (gated by VAD or not:
+    voxedge/gating.py), and at `close()`.
     """
 
     def __init__(self, engine: EngineStream, endpoint: float = 0.8):
@@ -205,14 +203,14 @@ class Stream:
             self._partial = partial
             if partial:
                 events.append(_event("partial", partial))
-        if self._utterance and (final or update.utterance_end or self._silent_since_last_word()):
+        if self._utterance and (final or self._silent_since_last_word()):
             self.stats.utterances += 1
             events.append(_event("utterance", tuple(self._utterance)))
             self._utterance = []
         return events
 
     def _silent_since_last_word(self) -> bool:
-        """Endpointing without VAD: nothing open, and `endpoint` seconds of audio since the last word."""
+        """Endpointing: nothing open, and `endpoint` seconds of audio since the last word."""
         return not self._partial and self.clock.seconds(self.stats.samples_in) - self._utterance[-1].end >= self.endpoint
 
     def _on_clock(self, word: Word) -> Word:

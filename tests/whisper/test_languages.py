@@ -108,8 +108,8 @@ def test_live_streams_detect_the_language_once_or_take_it(base, clips):
 
 
 def test_an_utterance_too_short_to_detect_on_is_detected_at_its_end(base, clips, monkeypatch):
-    """With VAD (a Whisper stream's default) each pause ends the buffer: an utterance that ends before a
-    window was long enough to detect on is detected on its last window, not lost."""
+    """With VAD (a Whisper stream's default) a 2 s pause ends the buffer: an utterance that ends before
+    a window was long enough to detect on is detected on its last window, not lost."""
     monkeypatch.setattr(whisper_window, "LIVE_DETECTION_SECONDS", 60.0)  # no window is ever long enough
     chosen = [c for c in clips if c[0] in ("de", "es")]
     references = [text for _, _, text in chosen]

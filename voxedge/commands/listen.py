@@ -16,11 +16,11 @@ def register(sub) -> None:
     engine_options(p)
     language_options(p)
     p.add_argument("--vad", action=argparse.BooleanOptionalAction, default=None,
-                   help="decode only what Silero VAD calls speech; an utterance ends with each pause "
-                   "(otherwise after --endpoint-ms without a new word). Default: on for Whisper (room noise "
-                   "sends its live windows into loops), off for Voxtral")
+                   help="decode only what Silero VAD calls speech (the model starts afresh after 2 s of "
+                   "silence). Default: on for Whisper (room noise sends its live windows into loops), off "
+                   "for Voxtral")
     p.add_argument("--endpoint-ms", type=int, default=800,
-                   help="silence that ends an utterance, in ms (default 800)")
+                   help="silence after the last word that ends an utterance (one line), in ms (default 800)")
     p.add_argument("--device", help="input device number or name substring (see --list-devices)")
     p.add_argument("--list-devices", action="store_true", help="list the sound devices and exit")
     p.add_argument("--json", action="store_true", help="print every event as a JSON line")
@@ -35,8 +35,7 @@ def run(args) -> int:
         print("\n".join(devices) if devices else "no input devices")
         return 0 if devices else 1
     model = load_model(args)
-    stream = model.stream(**model_kwargs(args), vad=args.vad, endpoint_ms=args.endpoint_ms,
-                          vad_options=_live_vad(args.endpoint_ms))
+    stream = model.stream(**model_kwargs(args), vad=args.vad, endpoint_ms=args.endpoint_ms)
     device = int(args.device) if args.device and args.device.isdigit() else args.device
     show = Display(json_lines=args.json, redraw=sys.stdout.isatty() and not args.json)
     with Microphone(device=device) as mic:
@@ -54,12 +53,6 @@ def run(args) -> int:
         print(f"voxedge: warning: the sound driver reported {mic.device_overflows} input overflows: audio was lost "
               "before voxedge got it (the machine was too busy to read the device in time)", file=sys.stderr)
     return 0
-
-
-def _live_vad(endpoint_ms: int):
-    from ..options import VadOptions
-
-    return VadOptions(min_silence_duration_ms=endpoint_ms, speech_pad_ms=min(200, endpoint_ms // 2))
 
 
 class Display:

@@ -128,8 +128,7 @@ class Model:
 
     def stream(self, options: StreamOptions | None = None, *, on_step=None, **fields) -> Stream:
         """A live stream. `on_step` (for tests and tools) sees every engine step; its arguments are
-        the family's (docs/architecture.md). With `vad`, silence is not decoded and each end of speech
-        closes an utterance."""
+        the family's (docs/architecture.md). With `vad`, silence is not decoded."""
         options = build(StreamOptions, options, fields, self.stream_fields | COMMON_STREAM_FIELDS, self.family)
         engine = self._stream_engine(options, on_step)
         if self.live_vad(options.vad):
