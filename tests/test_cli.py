@@ -13,6 +13,7 @@ import soundfile
 from benchmarks.corpus import BECKETT
 from benchmarks.wer import corpus_wer
 from tests.conftest import asset
+from voxedge.errors import VoxedgeError
 
 
 def voxedge(*args, stdin=None, stdout=subprocess.PIPE, cwd=None, env=None):
@@ -142,3 +143,22 @@ def test_listen_without_a_microphone(bundle, monkeypatch, capsys):
     fake.query_devices = lambda *a, **k: [{"name": "HDMI out", "max_input_channels": 0, "default_samplerate": 48000}]
     assert main(["listen", "--list-devices"]) == 1
     assert capsys.readouterr().out == "no input devices\n"
+
+
+def test_listen_takes_the_live_step(bundle, bundles, monkeypatch, capsys):
+    """`--step-ms` reaches a Whisper stream; a Voxtral bundle refuses it in one line, before any device opens."""
+    from voxedge.cli import main
+    from voxedge.engines.whisper import WhisperModel
+
+    asked = {}
+
+    def stream(self, **fields):
+        asked.update(fields)
+        raise VoxedgeError("stop here")
+
+    monkeypatch.setattr(WhisperModel, "stream", stream)
+    assert main(["listen", "--bundle", bundle, "--step-ms", "2000"]) == 1
+    assert asked["step_ms"] == 2000 and capsys.readouterr().err == "voxedge: error: stop here\n"
+    assert main(["listen", "--bundle", str(bundles["int8"]), "--step-ms", "2000"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("voxedge: error:") and "step_ms" in err and err.count("\n") == 1

@@ -34,7 +34,7 @@ def language_options(p) -> None:
     p.add_argument("--language", default="auto", metavar="auto|CODE",
                    help="the language spoken, as a code such as en, fr, de (Whisper: the codes the model knows); "
                    "auto (default) detects it on a multilingual model (files: on the first 30 s; live: on the first "
-                   "2 s with speech) and is en on an English-only one")
+                   "4 s with speech, or on a shorter utterance at its end) and is en on an English-only one")
     p.add_argument("--task", choices=("transcribe", "translate"), default="transcribe",
                    help="transcribe (default) in the language spoken, or translate into English (multilingual "
                    "Whisper models)")
@@ -49,7 +49,8 @@ def load_model(args):
 def model_kwargs(args) -> dict:
     """The option fields (voxedge/options.py) given on the command line; unset ones keep the model's
     defaults, so a family that does not have a field is only refused when it is asked for."""
-    fields = {"delay_ms": args.delay_ms, "beam_size": getattr(args, "beam_size", None)}
+    fields = {"delay_ms": args.delay_ms, "beam_size": getattr(args, "beam_size", None),
+              "step_ms": getattr(args, "step_ms", None)}
     if getattr(args, "language", "auto") != "auto":
         fields["language"] = args.language
     if getattr(args, "task", "transcribe") != "transcribe":

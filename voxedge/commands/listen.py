@@ -21,6 +21,9 @@ def register(sub) -> None:
                    "for Voxtral")
     p.add_argument("--endpoint-ms", type=int, default=800,
                    help="silence after the last word that ends an utterance (one line), in ms (default 800)")
+    p.add_argument("--step-ms", type=int,
+                   help="Whisper: audio between two hypotheses, in ms (default 1000). Longer costs less CPU, and "
+                   "words become final later (2000: about 0.6x the CPU; docs/whisper.md)")
     p.add_argument("--device", help="input device number or name substring (see --list-devices)")
     p.add_argument("--list-devices", action="store_true", help="list the sound devices and exit")
     p.add_argument("--json", action="store_true", help="print every event as a JSON line")

@@ -25,6 +25,7 @@ from .kv_cache import CachedGraph, SlidingKVCache
 from .whisper_search import beam_search, log_softmax, logsumexp, sample
 
 NEG_INF = np.float32(-np.inf)
+STOP_CHECK_TOKENS = 8  # greedy tokens between two questions to WindowDecoder.stop
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,9 @@ class WindowDecoder:
         self.suppress = np.asarray(cfg.suppress_tokens, np.int64)
         self.begin_suppress = np.asarray(cfg.begin_suppress_tokens, np.int64)
         self.max_initial = cfg.max_initial_timestamp_index
+        # greedy: (tokens, forced) -> True to end the decoding there, asked every STOP_CHECK_TOKENS decoded
+        # tokens (a live window stops once its text loops: WindowTranscriber)
+        self.stop = None
 
     def decode(self, cross: dict, prompt: list, timestamps: bool = True, search: Search = GREEDY,
                rng: np.random.Generator | None = None, prefix: list = ()) -> Decoded:
@@ -196,6 +200,8 @@ class WindowDecoder:
             if token == self.eot:
                 break
             tokens.append(token)
+            if self.stop is not None and (len(tokens) - forced) % STOP_CHECK_TOKENS == 0 and self.stop(tokens, forced):
+                break
             if len(tokens) < budget:
                 logits = self.run(0, [token], cross, start + len(tokens) - 1)
         return tokens, sum(logprobs)

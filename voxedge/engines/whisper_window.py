@@ -90,6 +90,8 @@ class WindowTranscriber:
         self.language_probability = None
         self.task = task
         self.live = live  # a live window's text that ends in a loop is cut (cut_loop)
+        if live:  # and its decoding stops there: the later periods would be cut anyway
+            self.decoder.stop = self.plain.stop = self._loops
         self.ts_begin = model.config.tokens.timestamp_begin
         self.frame_seconds = model.mel.hop_length / 16000
         self._last_speech = 0.0  # end of the last word timed: faster-whisper's pause rule looks back to it
@@ -148,6 +150,11 @@ class WindowTranscriber:
             # window's last words to a later repetition, and seeking there would skip speech.
             seek = min(seek, round(last_end / self.frame_seconds) - round(offset / self.frame_seconds))
         return Hypothesis(segments, max(1, seek), attempt.temperature)
+
+    def _loops(self, tokens: list, forced: int) -> bool:
+        """Whether the tokens decoded after `forced` end in a loop that cut_loop cuts."""
+        return len(cut_loop(tokens, forced, self.ts_begin, self.model.tokens,
+                            self.decoding.compression_ratio_threshold)) < len(tokens)
 
     def _detect(self, cross: dict, size: int, final: bool) -> bool:
         """Live: detect this window's language; keep it when the window has speech and is long enough or
