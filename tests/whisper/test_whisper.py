@@ -12,8 +12,8 @@ from benchmarks.long_file import BUDGET_MB, measure, write_long_file
 from benchmarks.wer import corpus_wer, normalize
 from voxedge.audio import load_audio
 from voxedge.bundle import open_bundle
-from voxedge.engines.whisper import MIN_CONTEXT_FRAMES, _LiveWindow
 from voxedge.engines import whisper_decoding
+from voxedge.engines.whisper import MIN_CONTEXT_FRAMES, _LiveWindow
 from voxedge.engines.whisper_decoding import WindowDecoder
 from voxedge.engines.whisper_fallback import cut_loop
 from voxedge.engines.whisper_window import WindowTranscriber
@@ -258,7 +258,7 @@ def test_live_vad_utterances_follow_the_speech(models, silence_and_speech):
     with_vad = corpus_wer([text], [" ".join(e.text for e in utterances)])
     without_vad = corpus_wer([text], [stream_text(models["int8"], audio, 3200, vad=False)])
     print(f"live WER on speech between long silences: {with_vad:.3f} with VAD, {without_vad:.3f} without")
-    # Measured: 0.000 with VAD, 0.083 without (int8; 0.028 in 0.4.0, a "you" from the digital silence).
+    # Measured: 0.000 with VAD, 0.083 without (int8; 0.028 when first measured: a "you" from the digital silence).
     assert with_vad <= without_vad and with_vad < 0.05
     # utterances start where the speech starts, and nothing comes from the silence between
     assert abs(utterances[0].start - starts[0]) < 0.5
