@@ -101,6 +101,11 @@ def cut_loop(tokens: list, start: int, ts_begin: int, table, threshold: float | 
     return tokens if loop is None else tokens[: where[sum(loop) - 1] + 1]
 
 
+def ends_in_loop(tokens: list, start: int, ts_begin: int, table, threshold: float | None) -> bool:
+    """Whether cut_loop would cut `tokens`."""
+    return len(cut_loop(tokens, start, ts_begin, table, threshold)) < len(tokens)
+
+
 def is_silent(decoded: Decoded, decoding: Decoding) -> bool:
     """openai/whisper's no-speech rule: no-speech likely, and the text not likely enough to keep."""
     if decoding.no_speech_threshold is None or decoded.no_speech_prob <= decoding.no_speech_threshold:

@@ -14,6 +14,7 @@ segment by token instead, and seeks by timestamps alone.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import string
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -25,7 +26,7 @@ from .whisper_alignment import (WITHOUT_SPACES, CrossAttentionAligner, SegmentTi
                                 merge_punctuations, split_words, window_words)
 from . import whisper_language
 from .whisper_decoding import WindowDecoder
-from .whisper_fallback import Decoding, cut_loop, decode_with_fallback, is_silent, no_speech_likely
+from .whisper_fallback import Decoding, cut_loop, decode_with_fallback, ends_in_loop, is_silent, no_speech_likely
 
 TIME_PRECISION = 0.02  # seconds per timestamp token
 FRAMES_PER_TIMESTAMP = 2  # mel frames (10 ms) per timestamp step
@@ -90,8 +91,11 @@ class WindowTranscriber:
         self.language_probability = None
         self.task = task
         self.live = live  # a live window's text that ends in a loop is cut (cut_loop)
-        if live:  # and its decoding stops there: the later periods would be cut anyway
-            self.decoder.stop = self.plain.stop = self._loops
+        if live:  # and its decoding stops there: the later periods would be cut anyway (no reference back
+            # to this object: a cycle would keep the decoders' caches alive until the collector runs)
+            self.decoder.stop = self.plain.stop = functools.partial(
+                ends_in_loop, ts_begin=model.config.tokens.timestamp_begin, table=model.tokens,
+                threshold=decoding.compression_ratio_threshold)
         self.ts_begin = model.config.tokens.timestamp_begin
         self.frame_seconds = model.mel.hop_length / 16000
         self._last_speech = 0.0  # end of the last word timed: faster-whisper's pause rule looks back to it
@@ -150,11 +154,6 @@ class WindowTranscriber:
             # window's last words to a later repetition, and seeking there would skip speech.
             seek = min(seek, round(last_end / self.frame_seconds) - round(offset / self.frame_seconds))
         return Hypothesis(segments, max(1, seek), attempt.temperature)
-
-    def _loops(self, tokens: list, forced: int) -> bool:
-        """Whether the tokens decoded after `forced` end in a loop that cut_loop cuts."""
-        return len(cut_loop(tokens, forced, self.ts_begin, self.model.tokens,
-                            self.decoding.compression_ratio_threshold)) < len(tokens)
 
     def _detect(self, cross: dict, size: int, final: bool) -> bool:
         """Live: detect this window's language; keep it when the window has speech and is long enough or
