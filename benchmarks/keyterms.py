@@ -248,6 +248,12 @@ def run(models, weights, repeats: int, cost_weight: float, parts=("accuracy", "c
     return result
 
 
+def updated(previous: dict, new: dict) -> dict:
+    """`previous` with the entries of `new` in place of theirs, at every depth."""
+    return previous | {key: updated(previous[key], value) if isinstance(value, dict) and isinstance(previous.get(key), dict)
+                       else value for key, value in new.items()}
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.keyterms", description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", default=["tiny.en", "base"], choices=["tiny.en", "base"])
@@ -260,10 +266,8 @@ def main(argv=None) -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     result = run(args.models, args.weights, args.repeats, args.cost_weight, args.parts, args.routes)
-    if args.out.exists():  # keep the figures of the parts and models not run this time
-        previous = json.loads(args.out.read_text())
-        result = previous | {key: previous.get(key, {}) | value if isinstance(value, dict) else value
-                             for key, value in result.items()}
+    if args.out.exists():  # keep the figures of the parts, models and routes not run this time
+        result = updated(json.loads(args.out.read_text()), result)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {args.out}")
 

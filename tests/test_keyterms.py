@@ -10,9 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from voxedge.errors import OptionError
-from voxedge.keyterms import COOL, ROOT, KeytermBoost
+from voxedge.keyterms import COOL, ROOT, KeytermBoost, joining_pieces
 from voxedge.logits import GreedyTakeBack
 from voxedge.options import Keyterm
+from voxedge.tokenizer import TokenTable
 
 VOCAB = 8
 
@@ -150,6 +151,25 @@ def test_a_term_that_is_a_prefix_of_another_is_kept_when_the_longer_one_breaks()
     assert [b for b, _ in steps] == [2.0, 2.0, 2.0, 0.0] and steps[-1][1] == -2.0
     assert credit(proc, [1, 2, 3, 6]) == 4.0 and credit(proc, [1, 2, 3, 4]) == 8.0
     assert bonuses(proc, run(proc, [1, 2])[1])[[3, 1]].tolist() == [2.0, 2.0]  # grow, or start afresh
+
+
+def test_a_complete_term_is_not_glued_into_a_longer_word():
+    # 6 and 7 stand for pieces that begin with a letter ("ing"), 5 for one that begins a word (" in")
+    proc = KeytermBoost([((1, 2), 1.0), ((1, 2, 7, 4), 1.0), ((3,), 1.0)], skip={0}, joining={6, 7})
+
+    def ruled_out(tokens) -> list[int]:
+        return np.flatnonzero(bonuses(proc, run(proc, tokens)[1]) == -np.inf).tolist()
+
+    assert ruled_out([]) == ruled_out([1]) == ruled_out([5]) == []  # no term complete
+    assert ruled_out([3]) == ruled_out([3, 0]) == [6, 7]  # a timing token does not end the word
+    assert ruled_out([1, 2]) == [6]  # 7 may still grow 1 2 into the longer term
+    assert ruled_out([3, 5]) == []  # a new word began
+
+
+def test_joining_pieces_are_letters_of_spaced_scripts_and_digits():
+    pieces = ["ing", " in", "4", "über", "Ωμέγα", "мир", "的", "がく", "한", "'s", "-", "", "x"]
+    table = TokenTable.from_pieces([p.encode() for p in pieces] + [b"\xc3"], [False] * 12 + [True, False])
+    assert [pieces[i] for i in joining_pieces(table)] == ["ing", "4", "über", "Ωμέγα", "мир"]
 
 
 def test_skipped_tokens_are_never_boosted_and_pass_through_a_match():

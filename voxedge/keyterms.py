@@ -16,15 +16,18 @@ when it breaks (the match backs off along its fail link: a suffix of what was de
 term keeps its share). A completed term keeps its bonus, and its tokens do not start another match;
 a term that is a prefix of a longer one is complete and may still grow into the longer one.
 
-Two rules keep greedy decoding sane (both measured on Whisper, docs/keyterms.md): spellings without
-the leading space begin only at the start of a decode (their first tokens are word pieces, "k" of
-"kubectl", "g" of "gRPC", that boosted everywhere glue onto any word), and the token right after a
-complete term gets no bonus (else a term may follow itself forever: "Niamh Niamh Niamh ...").
+Three rules keep greedy decoding sane (all measured on Whisper, docs/keyterms.md): spellings
+without the leading space begin only at the start of a decode (their first tokens are word pieces,
+"k" of "kubectl", "g" of "gRPC", that boosted everywhere glue onto any word); the token right after a
+complete term gets no bonus (else a term may follow itself forever: "Niamh Niamh Niamh ..."); and a
+complete term is a whole word: a piece that would glue letters or digits onto it is ruled out
+(boosted " Elastic" + "search", the model went on with "ing"), unless it continues a longer term.
 Tokens in `skip` (e.g. Voxtral's timing tokens) are never boosted and pass through a match unseen.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections import deque
 
 import numpy as np
@@ -35,6 +38,9 @@ from .options import Keyterm
 # The states without a partial match: inside the text, at the start of a decode, right after a
 # complete term (see the two rules above).
 ROOT, START, COOL = 0, 1, 2
+# Scripts whose words are written apart: their letters glued onto a complete term make another word
+# (not so in Chinese, Japanese or Korean, where words and particles follow without a space).
+WORD_SPACED = ("LATIN", "GREEK", "CYRILLIC")
 # The tokens by which a family's decoder keeps time: never boosted, and transparent to a match (a
 # Voxtral word may be cut by padding while its audio arrives).
 TIMING_TOKENS = {"voxtral_realtime": ("eos", "streaming_pad", "streaming_word"), "whisper": ()}
@@ -50,11 +56,23 @@ def as_keyterms(terms) -> tuple[Keyterm, ...]:
     return checked
 
 
+def joining_pieces(table) -> list[int]:
+    """Ids of the pieces that begin with a letter of an alphabet that writes words apart (Latin,
+    Greek, Cyrillic) or a digit: glued onto a complete term they make another word."""
+    ids = []
+    for token in range(len(table)):
+        first = table.piece(token)[:4].decode("utf-8", errors="replace")[:1]
+        if first.isdigit() or (first.isalpha() and unicodedata.name(first, "").startswith(WORD_SPACED)):
+            ids.append(token)
+    return ids
+
+
 class KeytermBoost:
-    def __init__(self, sequences, at_start=(), skip=()):
+    def __init__(self, sequences, at_start=(), skip=(), joining=()):
         """`sequences`: [(token ids, weight per token)] that may begin anywhere, `at_start` those that
         may begin only at the start; a token shared by several terms gets the largest of their
-        weights. `skip`: token ids never boosted, never part of a term."""
+        weights. `skip`: token ids never boosted, never part of a term. `joining`: the ids of pieces
+        that would join a complete term into a longer word (letters without a space before them)."""
         self.skip = frozenset(int(t) for t in skip)
         self._children: list[dict[int, int]] = [{}, {}, {}]
         self._parent, self._weight, self._end = [ROOT] * 3, [0.0] * 3, [False] * 3
@@ -68,21 +86,28 @@ class KeytermBoost:
         self._root_ids = np.fromiter(root, np.int64, len(root))
         self._root_bonus = np.array([self._weight[n] for n in root.values()], np.float32)
         self._extra_arrays = [self._corrections(extra) for extra in self._extra]
+        joining = np.asarray(sorted(set(int(t) for t in joining)), np.int64)
+        # after a complete term: what may not follow (a term that a longer one extends is a state of its own)
+        self._closed = {COOL: joining, **{node: np.setdiff1d(joining, list(self._children[node]))
+                                          for node in range(COOL + 1, len(self._children))
+                                          if self._end[node] and self._children[node]}}
 
     @classmethod
-    def from_terms(cls, terms, encode, skip=()) -> KeytermBoost:
+    def from_terms(cls, terms, encode, skip=(), joining=()) -> KeytermBoost:
         """Terms (strings or `Keyterm`s) tokenized by `encode` (text -> ids) in every spelling."""
         inside, first = [], []
         for term in as_keyterms(terms):
             for spelling in {term.text, term.text[0].upper() + term.text[1:]}:
                 inside.append((encode(" " + spelling), term.weight))
                 first.append((encode(spelling), term.weight))
-        return cls(inside, first, skip)
+        return cls(inside, first, skip, joining)
 
     @classmethod
-    def for_family(cls, family: str, special: dict, terms, encode) -> KeytermBoost:
-        """The processor for a bundle of `family` whose manifest names `special` token ids."""
-        return cls.from_terms(terms, encode, skip={special[name] for name in TIMING_TOKENS[family]})
+    def for_family(cls, family: str, special: dict, terms, encode, joining=()) -> KeytermBoost:
+        """The processor for a bundle of `family` whose manifest names `special` token ids
+        (`joining`: its `joining_pieces`)."""
+        return cls.from_terms(terms, encode, skip={special[name] for name in TIMING_TOKENS[family]},
+                              joining=joining)
 
     # -- the processor ----------------------------------------------------------------------------
 
@@ -95,6 +120,9 @@ class KeytermBoost:
             logits[self._root_ids] += self._root_bonus
         ids, bonus = self._extra_arrays[state]
         logits[ids] += bonus
+        closed = self._closed.get(state)
+        if closed is not None:
+            logits[closed] = -np.inf
 
     def advance(self, state: int, token: int) -> tuple[int, float]:
         """(next state, score correction) after `token`; see the module's invariant."""

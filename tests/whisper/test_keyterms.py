@@ -167,6 +167,17 @@ def test_a_window_that_bonuses_send_into_a_loop_is_decoded_without_them(model, s
     assert texts[0] == texts[1]
 
 
+def test_a_boosted_term_is_not_glued_into_a_longer_word(model, speech_dir, monkeypatch):
+    clip = synthesize("Search results come from an Elasticsearch index that is rebuilt nightly.", speech_dir / "glue.wav")
+    assert "elasticsearch" not in words(model.transcribe(clip))  # "a elastic searching"
+    boosted = words(model.transcribe(clip, keyterms=["Elasticsearch"]))
+    assert "elasticsearch" in boosted
+    # without the whole-word rule the model goes on after " Elastic" + "search" with "ing"
+    monkeypatch.setitem(model.__dict__, "_joining_pieces", [])
+    glued = words(model.transcribe(clip, keyterms=["Elasticsearch"]))
+    assert "elasticsearch" not in glued and "elasticsearching" in glued
+
+
 def test_the_command_line_takes_keyterms(whisper_bundles, sentence, tmp_path):
     import subprocess
     import sys

@@ -94,7 +94,13 @@ class Model:
         from ..keyterms import KeytermBoost
 
         return KeytermBoost.for_family(self.family, dataclasses.asdict(self.config.tokens), terms,
-                                       self.text_encoder.encode)
+                                       self.text_encoder.encode, self._joining_pieces)
+
+    @functools.cached_property
+    def _joining_pieces(self) -> list[int]:
+        from ..keyterms import joining_pieces
+
+        return joining_pieces(self.tokens)
 
     @functools.cached_property
     def vad(self):
