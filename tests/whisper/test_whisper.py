@@ -195,6 +195,19 @@ def test_silence_gives_no_words(models):
             assert stream_text(models["int8"], audio, 16000, vad=vad).strip() == ""
 
 
+def test_a_live_window_the_no_speech_rule_calls_silent_is_not_encoded_again(models, monkeypatch):
+    """A cut live window is decided again on 30 s only when it may be silence but keeps its text (" you"
+    on digital silence, test above); one that the rule already calls silent is taken as it is. Ungated
+    on faint noise, most steps were encoded twice before."""
+    model, windows = models["int8"], []
+    encode = model.encode
+    monkeypatch.setattr(model, "encode", lambda mel, frames=None: (windows.append(frames), encode(mel, frames))[1])
+    noise = (0.003 * np.random.default_rng(1).standard_normal(16000 * 12)).astype(np.float32)
+    assert stream_text(model, noise, 16000, vad=False).strip() == ""
+    cut, full = sum(f is not None for f in windows), windows.count(None)
+    assert cut >= 12 and full <= cut // 2, (cut, full)
+
+
 def test_cli_writes_subtitles(whisper_bundles, corpus, tmp_path, capsys):
     import soundfile
 

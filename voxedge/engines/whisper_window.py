@@ -125,11 +125,12 @@ class WindowTranscriber:
             # the bonuses sent the window into a loop: without them
             attempt = decode_with_fallback(self.plain, cross, prompt, self.decoding, self.rng, table, prefix)
         decoded = attempt.decoded
-        if frames is not None and no_speech_likely(decoded, self.decoding):
-            # a window shorter than 30 s that may be silence is decided on 30 s, as the model was trained:
-            # on 10 s of digital silence the shorter ones heard " you" (docs/whisper.md)
+        silent = is_silent(decoded, self.decoding)
+        if frames is not None and not silent and no_speech_likely(decoded, self.decoding):
+            # a window shorter than 30 s that may be silence but keeps its text is decided on 30 s, as the
+            # model was trained: on 10 s of digital silence the shorter ones heard " you" (docs/whisper.md)
             return self(mel, previous_tokens, offset, prefix, final=final)
-        if is_silent(decoded, self.decoding):
+        if silent:
             return Hypothesis([], size, attempt.temperature, silent=True)
         if self.live:  # LocalAgreement would commit a loop that two hypotheses share
             decoded = dataclasses.replace(decoded, tokens=cut_loop(decoded.tokens, len(prefix), self.ts_begin, table,
