@@ -36,7 +36,7 @@ from .errors import OptionError
 from .options import Keyterm
 
 # The states without a partial match: inside the text, at the start of a decode, right after a
-# complete term (see the two rules above).
+# complete term (see the rules above).
 ROOT, START, COOL = 0, 1, 2
 # Scripts whose words are written apart: their letters glued onto a complete term make another word
 # (not so in Chinese, Japanese or Korean, where words and particles follow without a space).
