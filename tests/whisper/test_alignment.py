@@ -179,6 +179,47 @@ def test_live_words_are_aligned_too(tiny, ct2_dir, corpus):
     assert starts == sorted(starts) and all(w.start <= w.end for w in live)
 
 
+def test_live_words_are_timed_by_the_decodings_own_attention(tiny, corpus, monkeypatch):
+    # A live window's greedy decoding keeps the alignment heads' scores of its positions, so its words are
+    # timed without the second, teacher-forced pass that files make (whose context lacks the previous
+    # text). Same words; times as the pass gives them, to a frame or two.
+    from voxedge.engines.whisper_alignment import CrossAttentionAligner
+    from voxedge.engines.whisper_decoding import WindowDecoder
+
+    audio = corpus[0][1][: 20 * 16000]
+    passes = []
+    aligned_by_pass = CrossAttentionAligner.token_times
+    monkeypatch.setattr(CrossAttentionAligner, "token_times", lambda *a: passes.append(1) or aligned_by_pass(*a))
+
+    def live_words():
+        stream = tiny.stream(vad=False)
+        events = [e for i in range(0, len(audio), 1600) for e in stream.feed(audio[i : i + 1600])] + stream.close()
+        return [w for e in events if e.kind == "final" for w in e.words], stream.stats.steps
+
+    own, steps = live_words()
+    assert steps > 10 and not passes  # no window needed the pass
+    monkeypatch.setattr(WindowDecoder, "_kept_scores", lambda self, first, end: None)  # as before: the pass
+    by_pass, _ = live_words()
+    assert len(passes) >= steps - 2  # a window without text has no words to time
+    assert [w.text for w in own] == [w.text for w in by_pass] and len(own) > 30
+    differences = np.abs([[a.start - b.start, a.end - b.end] for a, b in zip(own, by_pass)])
+    print(f"{len(own)} live words, the decoding's attention against the pass: median {np.median(differences):.3f} s, "
+          f"90th percentile {np.percentile(differences, 90):.3f} s, largest {differences.max():.2f} s")
+    assert np.median(differences) <= 0.02 and np.percentile(differences, 90) <= 0.06
+
+
+def test_kept_scores_are_each_positions_last_run_up_to_the_first_not_run(tiny):
+    from voxedge.engines.whisper_decoding import WindowDecoder
+
+    decoder = WindowDecoder(tiny, alignment=True)
+    chunk = lambda value, n: np.full((2, n, 3), value, np.float32)  # [heads, positions, frames]
+    # prompt 0..4, then positions 5.. ; a take-back ran 7 again; position 9 (the last token) never ran
+    decoder._scores = [(0, chunk(0, 5)), (5, chunk(1, 3)), (7, chunk(2, 1)), (8, chunk(3, 1))]
+    rows = decoder._kept_scores(3, 10)
+    assert rows.shape == (2, 6, 3) and rows[0, :, 0].tolist() == [0, 0, 1, 1, 2, 3]
+    assert decoder._scores is None  # the next prefill does not keep any until a greedy decoding asks
+
+
 def test_word_times_are_ordered_and_inside_their_segment(tiny_segments):
     for name, segments in tiny_segments.items():
         previous = 0.0

@@ -48,15 +48,20 @@ class Decoded:
     tokens: list  # the chosen hypothesis, end-of-text excluded
     avg_logprob: float  # its summed log-probability (end-of-text included) / (len(tokens) + 1)
     no_speech_prob: float  # p(<|nospeech|>) after <|startoftranscript|>
+    # greedy with WindowDecoder.alignment: the alignment heads' scores [heads, rows, frames] of the start
+    # sequence's positions and then each token's (the row of a position predicts the token after it)
+    alignment: np.ndarray | None = None
 
 
 class WindowDecoder:
     """Per-caller decoding state (the self-attention caches) over a shared WhisperModel."""
 
-    def __init__(self, model, on_step=None, processor=None):
+    def __init__(self, model, on_step=None, processor=None, alignment: bool = False):
         """`processor`: a logits processor (voxedge/logits.py), e.g. keyterms. It adjusts the logits
         before the rules, so that a suppressed token stays suppressed and timestamps stay paired,
-        while the timestamp-mass rule weighs the adjusted text tokens."""
+        while the timestamp-mass rule weighs the adjusted text tokens. `alignment`: greedy decoding
+        keeps the alignment heads' scores of its own positions (`Decoded.alignment`; live word times
+        without a second pass), for a bundle whose decoder has that output."""
         cfg = model.config
         self.model = model
         self.on_step = on_step  # sees (token, logits) at each greedy step
@@ -72,6 +77,8 @@ class WindowDecoder:
         # greedy: (tokens, forced) -> True to end the decoding there, asked every STOP_CHECK_TOKENS decoded
         # tokens (a live window stops once its text loops: WindowTranscriber)
         self.stop = None
+        self.alignment = alignment
+        self._scores: list | None = None  # while a greedy decoding keeps them: [(position, scores)] of row 0
 
     def decode(self, cross: dict, prompt: list, timestamps: bool = True, search: Search = GREEDY,
                rng: np.random.Generator | None = None, prefix: list = ()) -> Decoded:
@@ -87,6 +94,8 @@ class WindowDecoder:
         # a prefix leaves room for one decoded token: a live window that looped to the limit on noise
         # forced all of it after a full prompt, one position past the context
         prefix = list(prefix)[: budget - 1]
+        greedy = search.temperature == 0 and search.beam_size == 1
+        self._scores = [] if self.alignment and greedy else None
         logits, no_speech = self.prefill(cross, [*prompt, *prefix])
         start = len(prompt)
         if search.temperature > 0:
@@ -95,7 +104,8 @@ class WindowDecoder:
             tokens, logprob = beam_search(self, cross, logits, start, budget, search, timestamps)
         else:
             tokens, logprob = self._greedy(cross, logits, start, budget, timestamps, list(prefix))
-        return Decoded(tokens, logprob / (len(tokens) - len(prefix) + 1), no_speech)
+        alignment = self._kept_scores(prompt.index(self.sot), start + len(tokens)) if greedy else None
+        return Decoded(tokens, logprob / (len(tokens) - len(prefix) + 1), no_speech, alignment)
 
     def prefill(self, cross: dict, prompt: list) -> tuple[np.ndarray, float]:
         """Row 0 restarted on `prompt`: the logits after its last token, and p(no speech) from the
@@ -117,7 +127,10 @@ class WindowDecoder:
             "position_ids": np.arange(position, position + len(ids), dtype=np.int64)[None],
             **cross,
         }
-        return self.rows[row][1].run(feeds, len(ids))[0][0]
+        outputs = self.rows[row][1].run(feeds, len(ids))
+        if self._scores is not None and row == 0:
+            self._scores.append((position, outputs[1][0]))
+        return outputs[0][0]
 
     def reorder(self, parents: list[int]) -> None:
         """Row i continues what row parents[i] held. Rows are handed over, and a row's cache is
@@ -173,9 +186,25 @@ class WindowDecoder:
 
     def _ensure_rows(self, n: int) -> None:
         cfg = self.model.config
+        outputs = ["logits", "alignment_scores"] if self.alignment else ["logits"]
         while len(self.rows) < n:
             cache = SlidingKVCache.of(cfg.decoder, cfg.max_positions, initial=64)
-            self.rows.append((cache, CachedGraph(self.model.decoder, cache, ["logits"])))
+            self.rows.append((cache, CachedGraph(self.model.decoder, cache, outputs)))
+
+    def _kept_scores(self, first: int, end: int) -> np.ndarray | None:
+        """The kept scores of positions first .. end - 1 (a position run again after a take-back: its
+        last run's), up to the first that was not run (the last token of a decoding stopped at a loop)."""
+        scores, self._scores = self._scores, None
+        if not scores:
+            return None
+        heads, _, frames = scores[0][1].shape
+        rows, seen = np.empty((heads, end - first, frames), np.float32), np.zeros(end - first + 1, bool)
+        for position, chunk in scores:
+            lo, hi = max(position, first), min(position + chunk.shape[1], end)
+            if lo < hi:
+                rows[:, lo - first : hi - first] = chunk[:, lo - position : hi - position]
+                seen[lo - first : hi - first] = True
+        return rows[:, : int(np.argmin(seen))]
 
     def _greedy(self, cross, logits, start: int, budget: int, timestamps: bool, tokens: list) -> tuple[list, float]:
         """Tokens after `start` prompt positions: `tokens` (a forced prefix, already run) and those decoded."""

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..transcript import Word
 from .whisper_alignment import (WITHOUT_SPACES, CrossAttentionAligner, SegmentTimes, WordTiming, assign_to_segments,
-                                merge_punctuations, split_words, window_words)
+                                decoded_token_times, merge_punctuations, split_words, window_words)
 from . import whisper_language
 from .whisper_decoding import WindowDecoder
 from .whisper_fallback import Decoding, cut_loop, decode_with_fallback, ends_in_loop, is_silent, no_speech_likely
@@ -81,9 +81,11 @@ class WindowTranscriber:
                  language: str | None = None, task: str = "transcribe", live: bool = False):
         whisper_language.check(model.config, language, task)
         self.model = model
-        self.decoder = WindowDecoder(model, on_step)
+        # live, greedy decoding keeps the alignment heads' scores: word times without a second pass
+        self.decoder = WindowDecoder(model, on_step, alignment=live and model.aligns_words)
         self.aligner = CrossAttentionAligner(model) if model.aligns_words else None
-        self.plain = WindowDecoder(model, on_step)  # the repetition fallback decodes without keyterms
+        self.plain = WindowDecoder(model, on_step, alignment=live and model.aligns_words)  # the repetition
+        # fallback decodes without keyterms
         self.use_keyterms(processor, hotwords)
         self.decoding = decoding
         self.rng = np.random.default_rng(decoding.seed)
@@ -143,7 +145,7 @@ class WindowTranscriber:
                       [t for t in tokens if t < self.ts_begin], tokens) for start, end, tokens in pieces]
         text = [t for span in spans for t in span.text]
         per_character = self.per_character(sot_sequence)
-        times = self.aligner.token_times(cross, sot_sequence, text, size) if self.aligner else None
+        times = self.token_times(cross, sot_sequence, decoded, text, size)
         if times is None:
             return Hypothesis([TimedSegment(s.start, s.end, s.tokens,
                                             self.timed_words(s.start, s.end, s.text, per_character)) for s in spans],
@@ -155,6 +157,18 @@ class WindowTranscriber:
             # window's last words to a later repetition, and seeking there would skip speech.
             seek = min(seek, round(last_end / self.frame_seconds) - round(offset / self.frame_seconds))
         return Hypothesis(segments, max(1, seek), attempt.temperature)
+
+    def token_times(self, cross: dict, sot_sequence, decoded, text: list, frames: int) -> np.ndarray | None:
+        """The window's token times (CrossAttentionAligner.token_times), from the decoding's own scores
+        where it kept them (live), else by the alignment pass; None without alignment."""
+        if self.aligner is None:
+            return None
+        if decoded.alignment is not None:
+            times = decoded_token_times(decoded.alignment, len(sot_sequence), decoded.tokens, len(text),
+                                        self.ts_begin, frames)
+            if times is not None:
+                return times
+        return self.aligner.token_times(cross, sot_sequence, text, frames)
 
     def _detect(self, cross: dict, size: int, final: bool) -> bool:
         """Live: detect this window's language; keep it when the window has speech and is long enough or
