@@ -81,11 +81,10 @@ class WindowTranscriber:
                  language: str | None = None, task: str = "transcribe", live: bool = False):
         whisper_language.check(model.config, language, task)
         self.model = model
-        # live, greedy decoding keeps the alignment heads' scores: word times without a second pass
-        self.decoder = WindowDecoder(model, on_step, alignment=live and model.aligns_words)
+        own_scores = live and model.aligns_words  # live words are timed without a second pass (token_times)
+        self.decoder = WindowDecoder(model, on_step, alignment=own_scores)
         self.aligner = CrossAttentionAligner(model) if model.aligns_words else None
-        self.plain = WindowDecoder(model, on_step, alignment=live and model.aligns_words)  # the repetition
-        # fallback decodes without keyterms
+        self.plain = WindowDecoder(model, on_step, alignment=own_scores)  # the repetition fallback, without keyterms
         self.use_keyterms(processor, hotwords)
         self.decoding = decoding
         self.rng = np.random.default_rng(decoding.seed)
