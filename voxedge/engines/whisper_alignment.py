@@ -5,7 +5,9 @@ start sequence and <|notimestamps|> (the bundle's decoder_step graph, its `align
 the alignment heads' cross-attention scores). Per head, the scores become attention over the window's
 audio frames (softmax), standardized over the tokens and median-filtered over time; the heads' mean
 is the token x frame matrix in which dynamic time warping finds the cheapest monotonic path. A
-token's time is the first frame the path gives it; a word spans its tokens (docs/whisper.md).
+token's time is the first frame the path gives it; a word spans its tokens (docs/whisper.md). A live
+window skips the second reading: its greedy decoding kept the same scores of its own positions
+(`decoded_token_times`).
 
 Words are split and times tidied as faster-whisper does, so that both give the same words and times on
 the same weights (tests/whisper/test_alignment.py): words split at spaces and punctuation, over-long
