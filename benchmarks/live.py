@@ -94,24 +94,24 @@ def _vad_saving(model, speech: np.ndarray) -> dict:
     costs, decoded = {}, {}
     for vad in (False, True):
         stream = model.stream(vad=vad)
-        start = time.process_time()
-        for i in range(0, len(audio), 1600):
-            stream.feed(audio[i : i + 1600])
-        stream.close()
-        costs[vad] = time.process_time() - start
+        costs[vad] = _cpu_to_feed(stream, audio)
         decoded[vad] = 1 - stream.stats.samples_skipped / len(audio)
-    gate = VadGate(model.vad)  # the VAD alone, fed the same way: what the gate itself costs
-    start = time.process_time()
-    for i in range(0, len(audio), 1600):
-        gate.feed(audio[i : i + 1600])
-    gate.close()
-    vad_alone = time.process_time() - start
+    vad_alone = _cpu_to_feed(VadGate(model.vad), audio)  # what the gate itself costs
     return {"minutes": SILENT_MINUTES, "speech_share": round(3 * len(speech) / len(audio), 3),
             "cpu_seconds_without_vad": round(costs[False], 1), "cpu_seconds_with_vad": round(costs[True], 1),
             "cpu_with_vad_share": round(costs[True] / costs[False], 3), "decoded_share_with_vad": round(decoded[True], 3),
             "cpu_seconds_of_the_vad_alone": round(vad_alone, 1),
             # the engine's own share: what a model whose cost dwarfs the VAD's (the real 4B Voxtral) would pay
             "cpu_with_vad_share_besides_the_vad": round((costs[True] - vad_alone) / costs[False], 3)}
+
+
+def _cpu_to_feed(target, audio: np.ndarray) -> float:
+    """CPU seconds to feed `audio` to a stream or a VadGate in 100 ms blocks and close it."""
+    start = time.process_time()
+    for i in range(0, len(audio), 1600):
+        target.feed(audio[i : i + 1600])
+    target.close()
+    return time.process_time() - start
 
 
 def _tiny_voxtral(home: str):
