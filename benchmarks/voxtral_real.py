@@ -104,6 +104,9 @@ def measure(bundle: Path, rounds: int = 5) -> dict:
     # each round against its own bandwidth: the decoder's ratio must hold in every round, not only the median's
     result["decoder_ratio_to_floor_by_round"] = [
         round(r["decoder_ms"] * r["bandwidth_gb_s"] * 1e6 / floor["decoder"], 2) for r in samples]
+    # what each ratio is made of: an outlier round shows whether the decoder or the bandwidth reading moved
+    result["decoder_ms_by_round"] = [round(r["decoder_ms"], 1) for r in samples]
+    result["bandwidth_gb_s_by_round"] = [round(r["bandwidth_gb_s"], 1) for r in samples]
     batches = result["encoder_ms_per_step_by_batch"]
     best = min(batches, key=batches.get)
     result["encoder_speedup_vs_concat"] = round(result["concat_encoder_ms"] / batches[best], 2)

@@ -121,3 +121,15 @@ def test_the_next_hypothesis_is_told_the_committed_words_still_in_the_buffer():
     la.finish()
     la.process(np.zeros(SR, np.float32))
     assert script.calls[-1][3] == []  # a new buffer after the end of the audio
+
+
+def test_a_hypothesis_that_stops_at_its_committed_words_moves_the_buffer_past_them():
+    # every hypothesis ends at 4 s in one segment (tiny.en closing a window mid-sentence in faint noise):
+    # past 15 s of buffer the next window starts after the committed words, and no audio is dropped
+    script = Script("one@1-2 two@3-4", ends={i: [4.0] for i in range(40)})
+    la = LocalAgreement(script, SR, 100)
+    for _ in range(17):
+        la.process(np.zeros(SR, np.float32))
+    offsets = [c[2] for c in script.calls]
+    assert offsets[:16] == [0.0] * 16 and offsets[16] == 4.0  # was: 0.0 until 25 s, then 21.0
+    assert script.calls[16][0] == 13 * SR  # the buffer holds everything after 4 s

@@ -68,10 +68,12 @@ def test_each_speech_chunk_is_one_utterance_on_the_right_clock(vad, placed, bloc
     chunks = speech_timestamps(vad, placed, LIVE)
     assert len(chunks) == 2
     engine = Echo()
-    stream = Stream(SpeechOnly(engine, VadGate(vad, LIVE)))
+    gated = SpeechOnly(engine, VadGate(vad, LIVE))
+    stream = Stream(gated)
     events = run(stream, placed, block)
     utterances = [e for e in events if e.kind == "utterance"]
     assert len(utterances) == 2 == stream.stats.utterances
+    assert gated.sessions == len(engine.sessions) == 2  # one engine session per speech chunk
     for utterance, (start, end) in zip(utterances, chunks):
         # the first word sits at the chunk's start in audio time: the skipped silence kept its duration
         assert utterance.start == pytest.approx(start / RATE, abs=0.1)

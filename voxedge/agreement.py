@@ -6,8 +6,9 @@ Every `step` samples of new audio the buffer (at most one window) is transcribed
 this hypothesis and the previous one agree, from the start, are committed: they become "final" and
 never change. The rest is the partial. `settled` is the previous hypothesis' committed words still in
 the buffer (its own words, as it returned them): what the new hypothesis need not decode again. Once
-the buffer is long, it is cut at the end of a completed segment that is already committed, so memory
-and work per step stay bounded on endless streams.
+the buffer is long, it is cut at the end of a completed segment that is already committed (or right
+after the committed words, when the hypothesis holds nothing after them), so memory and work per step
+stay bounded on endless streams.
 
 `hypothesize` returns an object with `words` ([(Word, token ids)], times in seconds of engine audio)
 and `segment_ends` (seconds), and has `set_keyterms(terms)`; this module knows nothing else about the
@@ -132,17 +133,25 @@ class LocalAgreement:
 
     def _trim(self, segment_ends: list) -> None:
         """Past TRIM_SECONDS, cut the buffer at the last completed segment whose words are all
-        committed; past MAX_BUFFER_SECONDS, before the first uncommitted word whatever the segments.
+        committed, else after the committed words when the hypothesis has nothing after them for
+        FORCE_COMMIT_LAG; past MAX_BUFFER_SECONDS, before the first uncommitted word whatever the segments.
         Committed words cut out of the buffer become the prompt for what follows."""
         size = len(self._buffer)
         if size <= TRIM_SECONDS * SAMPLE_RATE:
             return
         committed_end = self._settled[-1][0].end if self._settled else self._buffer_start / SAMPLE_RATE
+        buffer_end = (self._buffer_start + size) / SAMPLE_RATE
         cuts = [e for e in segment_ends[:-1] if e <= committed_end + 1e-6]
         if cuts:
             cut = max(cuts)
+        elif self._settled and not self._pending and buffer_end - committed_end >= FORCE_COMMIT_LAG:
+            # the hypothesis ends with its committed words, long before the audio does: silence, or a model
+            # that stalled there (tiny.en closed a window mid-sentence in faint noise, and every later window
+            # over the same start did the same until the forced cut dropped 14 s of speech): the next
+            # window starts after those words and hears the rest afresh
+            cut = committed_end
         elif size > MAX_BUFFER_SECONDS * SAMPLE_RATE:
-            cut = (self._buffer_start + size) / SAMPLE_RATE - FORCE_COMMIT_LAG
+            cut = buffer_end - FORCE_COMMIT_LAG
             if self._pending:
                 cut = min(cut, self._pending[0][0].start)
         else:

@@ -26,6 +26,7 @@ class SpeechOnly:
     def __init__(self, engine, gate):
         self.engine, self.gate = engine, gate
         self.skipped = 0  # samples never given to the engine (silence)
+        self.sessions = 0  # engine sessions ended at a speech end (or at the stream's end)
         self._held = np.zeros(0, np.float32)  # audio from `_at` on, not yet given to the engine or skipped
         self._at = 0  # index (in samples given to us) of _held[0]
         self._fed = 0  # samples given to the engine
@@ -89,6 +90,7 @@ class SpeechOnly:
     def _end_session(self) -> Update:
         """Speech ended: the engine flushes what it holds and starts afresh on the next speech."""
         self._speaking = False
+        self.sessions += 1
         return self._timed(self.engine.finish())
 
     def _timed(self, update: Update) -> Update:

@@ -170,7 +170,9 @@ def test_live_steps_encode_a_window_cut_to_the_buffer(models, corpus, monkeypatc
     list(model.transcribe(audio, sample_rate=16000))
     assert windows and set(windows) == {None}
     monkeypatch.setattr(_LiveWindow, "context", lambda self, frames: None)
-    assert cut <= corpus_wer([text], [stream_text(model, audio, 3200, vad=False)])
+    # within one word of the 119 the normalizer counts: "winter" came out "wind" on a Zen 5 VM's kernels
+    # (0.0 both ways on a Zen 3 one)
+    assert cut <= corpus_wer([text], [stream_text(model, audio, 3200, vad=False)]) + 0.0085
 
 
 def test_short_window_gives_the_30_s_windows_text(models, corpus):
@@ -298,9 +300,11 @@ def test_live_speech_in_room_noise_keeps_the_files_wer(models, corpus):
     print(f"two_cities in room noise: live WER {live_wer:.3f} ({ungated:.3f} ungated), file {file_wer:.3f}")
     assert live_wer <= file_wer + 0.03
     assert stream.stats.samples_skipped >= 5 * 16000  # the noise before the speech never reached the engine
-    # ungated, a window's text that ends in a loop is cut after its first period (measured: 0.143; 0.950
-    # when LocalAgreement committed " It was the age of foolishness." 17 times over)
-    assert ungated < 0.3
+    # ungated, a window's text that ends in a loop is cut after its first period, its committed prefix
+    # counted (measured on a Zen 5 VM: 0.025; 0.613 when a window's forced prefix held the loop's
+    # earlier periods, and a window that stopped mid-sentence held the buffer until 14 s of speech were
+    # cut; 0.950 when LocalAgreement committed " It was the age of foolishness." 17 times over)
+    assert ungated < 0.15
 
 
 def test_a_live_windows_loop_is_cut_after_its_first_period(models):
@@ -312,6 +316,11 @@ def test_a_live_windows_loop_is_cut_after_its_first_period(models):
     assert cut_loop(tokens, 0, ts, table, None) == tokens  # no threshold: no rule
     sentence = [ts, *model.text_encoder.encode(" It was the best of times, it was the worst of times."), ts + 150]
     assert cut_loop(sentence, 0, ts, table, 2.4) == sentence  # repeated words, but no loop
+    # a forced prefix (committed text) is never cut, but counts: one more period decoded after a prefix
+    # that holds the loop goes (the committed loop grew by a period every other step)
+    prefix = [ts, *said, *loop * 5]
+    assert cut_loop([*prefix, *loop], len(prefix), ts, table, 2.4) == prefix
+    assert cut_loop([*prefix, *sentence[1:]], len(prefix), ts, table, 2.4) == [*prefix, *sentence[1:]]
 
 
 def test_a_live_window_stops_decoding_where_its_text_loops(models, monkeypatch):

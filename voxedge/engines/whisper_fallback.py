@@ -82,11 +82,14 @@ def decode_with_fallback(decoder, cross: dict, prompt: list, decoding: Decoding,
 
 
 def cut_loop(tokens: list, start: int, ts_begin: int, table, threshold: float | None) -> list:
-    """Live windows decode once, without the fallback that would retry a repetitive text: where the text
-    decoded after `start` fails the compression test and ends in a loop (its text tokens periodic over
-    at least LOOP_PERIODS periods up to the end), `tokens` up to the end of the loop's first period.
-    Otherwise `tokens` unchanged. The later periods are the model repeating itself, not the speech."""
-    where = [i for i in range(start, len(tokens)) if tokens[i] < ts_begin]
+    """Live windows decode once, without the fallback that would retry a repetitive text: where the
+    window's text fails the compression test and ends in a loop (its text tokens periodic over at least
+    LOOP_PERIODS periods up to the end), `tokens` up to the end of the loop's first period, but never
+    fewer than `start` (a forced prefix: committed text). Otherwise `tokens` unchanged. The later periods
+    are the model repeating itself, not the speech. The prefix counts for the loop: a window that
+    decoded one more period after a prefix holding the others grew the committed loop by a period
+    every other step."""
+    where = [i for i in range(len(tokens)) if tokens[i] < ts_begin]
     text = [tokens[i] for i in where]
     if threshold is None or compression_ratio(table.decode(text)) <= threshold:
         return tokens
@@ -98,7 +101,7 @@ def cut_loop(tokens: list, start: int, ts_begin: int, table, threshold: float | 
         begin = first - period
         if len(text) - begin >= LOOP_PERIODS * period and (loop is None or begin < loop[0]):
             loop = (begin, period)
-    return tokens if loop is None else tokens[: where[sum(loop) - 1] + 1]
+    return tokens if loop is None else tokens[: max(where[sum(loop) - 1] + 1, start)]
 
 
 def ends_in_loop(tokens: list, start: int, ts_begin: int, table, threshold: float | None) -> bool:
