@@ -91,23 +91,22 @@ def _vad_saving(model, speech: np.ndarray) -> dict:
     audio = (0.003 * rng.standard_normal(SILENT_MINUTES * 60 * 16000)).astype(np.float32)
     for minute in (1, 4, 8):
         audio[minute * 60 * 16000 : minute * 60 * 16000 + len(speech)] += speech
-    costs, decoded, steps = {}, {}, {}
+    costs, streams = {}, {}
     for vad in (False, True):
-        stream = model.stream(vad=vad)
-        costs[vad] = _cpu_to_feed(stream, audio)
-        decoded[vad] = 1 - stream.stats.samples_skipped / len(audio)
-        steps[vad] = stream.stats.steps
-        sessions = stream.engine.sessions if vad else None  # SpeechOnly's (voxedge/gating.py)
+        streams[vad] = model.stream(vad=vad)
+        costs[vad] = _cpu_to_feed(streams[vad], audio)
+    ungated, gated = streams[False], streams[True]
     vad_alone = _cpu_to_feed(VadGate(model.vad), audio)  # what the gate itself costs
     return {"minutes": SILENT_MINUTES, "speech_share": round(3 * len(speech) / len(audio), 3),
             "cpu_seconds_without_vad": round(costs[False], 1), "cpu_seconds_with_vad": round(costs[True], 1),
-            "cpu_with_vad_share": round(costs[True] / costs[False], 3), "decoded_share_with_vad": round(decoded[True], 3),
+            "cpu_with_vad_share": round(costs[True] / costs[False], 3), "decoded_share_with_vad": round(1 - gated.stats.samples_skipped / len(audio), 3),
             "cpu_seconds_of_the_vad_alone": round(vad_alone, 1),
             # the engine's own share: what a model whose cost dwarfs the VAD's (the real 4B Voxtral) would pay
             "cpu_with_vad_share_besides_the_vad": round((costs[True] - vad_alone) / costs[False], 3),
             # what a model's own costs make of the share: its steps both ways, and the sessions that each
             # start again (Voxtral: a prompt prefill each; docs/performance.md projects the real 4B's share)
-            "steps_without_vad": steps[False], "steps_with_vad": steps[True], "sessions_with_vad": sessions}
+            "steps_without_vad": ungated.stats.steps, "steps_with_vad": gated.stats.steps,
+            "sessions_with_vad": gated.engine.sessions}  # SpeechOnly's count (voxedge/gating.py)
 
 
 def _cpu_to_feed(target, audio: np.ndarray) -> float:
