@@ -11,8 +11,8 @@ terms in the previous-text prompt (faster-whisper's `hotwords`), and both. Repor
 - false insertions: keyterms in a transcript beyond those its reference has, per 100 sentences
   without keyterms (and over all sentences);
 - step cost: time per decode step with the route's processor or prompt against without, on the
-  same windows, alternating runs, median over `--repeats` of each pair's ratio; the share of the
-  time spent inside the processor; and, per sentence group, the decoder runs per token kept (a
+  same windows, alternating clip by clip, median over `--repeats` of each pair's ratio; the share
+  of the time spent inside the processor; and, per sentence group, the decoder runs per token kept (a
   take-back re-runs the steps of a broken match) and the time per token kept against without.
 
     python -m benchmarks.keyterms [--models tiny.en base] [--weights 2 3 4 5 6] [--parts accuracy cost]
@@ -157,26 +157,26 @@ def transcripts(model, items, route: str, weight: float | None) -> list[str]:
 
 def step_cost(model, items, route: str, weight: float, repeats: int) -> dict:
     """Decoding the first window of every clip (encoded once, outside the timing) without keyterms
-    and with them by `route`, alternating, `repeats` times. Reported:
+    and with them by `route`, alternating clip by clip, `repeats` times. Reported:
 
-    - ms per decode step (one decoder run past the prompt; re-runs after a take-back included)
-      without and with, and the median over repeats of their ratio (the prompt route's cost: a
-      longer prompt to attend to);
-    - the time spent in the keyterm machinery (processor and greedy take-back) per step, over a step
-      without keyterms (the boost route's own cost, measured where it is spent);
+    - ms per decode step (one decoder run past the prompt and the choice after it; re-runs after a
+      take-back included; the prompt's own run left out) without and with, and the median over
+      repeats of their ratio (the prompt route's cost: a longer prompt to attend to);
+    - the time spent in the keyterm machinery (processor and greedy take-back; not the copy of the
+      logits that every step makes, with keyterms or without) per step, over a step without
+      keyterms (the boost route's own cost, measured where it is spent);
     - per sentence group (with keyterms, without): decoder runs per token kept (a take-back re-runs
       the steps of a broken match; 1 without keyterms) and the time per token kept with keyterms over
       without (median over repeats): what the user pays."""
     from voxedge import logits as logits_module
     from voxedge.engines import whisper_decoding
-    from voxedge.engines.whisper_decoding import WindowDecoder
     from voxedge.options import Keyterm
 
     class TimedTakeBack(logits_module.GreedyTakeBack):
         seconds = 0.0
 
-        def candidates(self, *args):
-            return self._timed(super().candidates, args)
+        def boost(self, *args):
+            return self._timed(super().boost, args)
 
         def advance(self, *args):
             return self._timed(super().advance, args)
@@ -192,25 +192,24 @@ def step_cost(model, items, route: str, weight: float, repeats: int) -> dict:
     windows = [model.encode(model.features(audio)) for audio, _, _ in items]
     groups = np.array([bool(terms) for _, _, terms in items])
     setups = {"without": (None, []), "with": (processor, hotwords)}
-    seconds, runs, kept = ({n: [] for n in setups} for _ in range(3))  # [repeat][clip]
+    seconds, step_seconds, runs, kept = ({n: [] for n in setups} for _ in range(4))  # [repeat][clip]
     whisper_decoding.GreedyTakeBack = TimedTakeBack
     try:
         for _ in range(repeats):
-            for name, (proc, words) in setups.items():  # alternating, so machine noise hits both alike
-                decoder, prompt = WindowDecoder(model, processor=proc), model.prompt([], words)
-                plain_run, counted = decoder.run, []
-                decoder.run = lambda row, ids, cross, position: (
-                    counted.append(position >= len(prompt)), plain_run(row, ids, cross, position))[1]
-                row = []
-                for cross in windows:
-                    start, before = time.perf_counter(), sum(counted)
+            rows = {name: [] for name in setups}
+            decoders = {name: counted_decoder(model, proc, model.prompt([], words)) for name, (proc, words) in setups.items()}
+            for cross in windows:
+                for name, (decoder, prompt, counted, prefills) in decoders.items():  # alternating clip by
+                    start, before = time.perf_counter(), sum(counted)  # clip, so machine noise hits both alike
                     tokens = len(decoder.decode(cross, prompt).tokens)
-                    row.append((time.perf_counter() - start, sum(counted) - before, tokens))
-                for target, values in zip((seconds, runs, kept), zip(*row)):
+                    took = time.perf_counter() - start
+                    rows[name].append((took, took - prefills[-1], sum(counted) - before, tokens))
+            for name, row in rows.items():
+                for target, values in zip((seconds, step_seconds, runs, kept), zip(*row)):
                     target[name].append(np.array(values))
     finally:
         whisper_decoding.GreedyTakeBack = logits_module.GreedyTakeBack
-    per_step = {n: [t.sum() / r.sum() for t, r in zip(seconds[n], runs[n])] for n in setups}
+    per_step = {n: [t.sum() / r.sum() for t, r in zip(step_seconds[n], runs[n])] for n in setups}
     without = float(np.median(per_step["without"]))
     keyterm_seconds = TimedTakeBack.seconds / sum(r.sum() for r in runs["with"])
     result = {"ms_per_step_without": round(1000 * without, 3),
@@ -224,6 +223,27 @@ def step_cost(model, items, route: str, weight: float, repeats: int) -> dict:
         result[f"token_time_ratio_{label}"] = round(float(np.median(
             [w / wo for w, wo in zip(per_token["with"], per_token["without"])])), 3)
     return result
+
+
+def counted_decoder(model, processor, prompt: list) -> tuple:
+    """(a WindowDecoder with `processor`, `prompt`, a list that gets an entry per decoder run: True
+    for a run past the prompt, a decode step; a list that gets the seconds of each decode's prompt run)."""
+    from voxedge.engines.whisper_decoding import WindowDecoder
+
+    decoder, counted, prefills = WindowDecoder(model, processor=processor), [], []
+    plain_run, plain_prefill = decoder.run, decoder.prefill
+    decoder.run = lambda row, ids, cross, position: (
+        counted.append(position >= len(prompt)), plain_run(row, ids, cross, position))[1]
+
+    def timed_prefill(*args):
+        start = time.perf_counter()
+        try:
+            return plain_prefill(*args)
+        finally:
+            prefills.append(time.perf_counter() - start)
+
+    decoder.prefill = timed_prefill
+    return decoder, prompt, counted, prefills
 
 
 def run(models, weights, repeats: int, cost_weight: float, parts=("accuracy", "cost"), kinds=ROUTES) -> dict:

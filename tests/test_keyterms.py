@@ -243,7 +243,8 @@ def greedy(model, processor, steps, asked=None, **guard_options):
     asked = [] if asked is None else asked
     while len(tokens) < steps:
         step, logits = len(tokens), model(tuple(tokens))
-        boosted = guard.candidates(step, logits)
+        boosted = logits.copy()
+        guard.boost(step, boosted, logits)
         token = int(np.argmax(boosted))
         resume = guard.advance(step, token, logits, boosted[token] > logits[token], lambda s, earlier: asked.append(s) or int(np.argmax(earlier)))
         if resume is not None:

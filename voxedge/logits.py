@@ -53,14 +53,13 @@ class GreedyTakeBack:
         self.refused: dict[int, set[int]] = {}  # step -> tokens whose bonus is refused there
         self.left = max_take_backs
 
-    def candidates(self, step: int, logits: np.ndarray) -> np.ndarray:
-        """The logits of `step` with the bonuses the state gives (and not those refused)."""
-        boosted = logits.copy()
-        self.processor.apply(self.states[step], boosted)
+    def boost(self, step: int, candidates: np.ndarray, logits: np.ndarray) -> None:
+        """Add to `candidates` (a copy of `step`'s `logits`, which the loop makes anyway) the
+        bonuses the state gives, but not those refused at that step."""
+        self.processor.apply(self.states[step], candidates)
         refused = self.refused.get(step)
         if refused:
-            boosted[list(refused)] = logits[list(refused)]
-        return boosted
+            candidates[list(refused)] = logits[list(refused)]
 
     def advance(self, step: int, token: int, logits: np.ndarray, boosted: bool,
                 unboosted_choice: Callable[[int, np.ndarray], int]) -> tuple[int, np.ndarray] | None:

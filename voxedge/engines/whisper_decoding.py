@@ -212,7 +212,9 @@ class WindowDecoder:
         guard = GreedyTakeBack(self.processor) if self.processor is not None else None
         while len(tokens) < budget:
             step = len(tokens) - forced  # the guard counts decoded steps
-            candidates = guard.candidates(step, logits) if guard is not None else logits.copy()
+            candidates = logits.copy()
+            if guard is not None:
+                guard.boost(step, candidates, logits)
             filtered = self.filter(candidates, tokens, timestamps)  # after the bonuses: the rules have the last word
             token = int(np.argmax(filtered))
             if self.on_step:
