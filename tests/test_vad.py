@@ -203,20 +203,31 @@ def test_settled_tells_how_much_audio_to_keep(vad, clips):
     assert promised == sorted(promised)
 
 
+def live_bytes() -> int:
+    """Bytes that live Python objects hold (tracemalloc running). A full collection first empties
+    CPython's free lists, whose fill (up to 2000 freed tuples of each small size: 96 KB of pairs)
+    depends on what ran before, not on what the code keeps."""
+    import gc
+    import tracemalloc
+
+    gc.collect()
+    return tracemalloc.get_traced_memory()[0]
+
+
 def test_gate_memory_is_bounded_on_endless_input(vad):
     import tracemalloc
 
     gate = VadGate(vad)
     block = (0.01 * np.random.default_rng(5).standard_normal(RATE)).astype(np.float32)
     tracemalloc.start()
-    for _ in range(60):
+    for _ in range(500):  # onnxruntime's Python binding settles over its first few hundred runs (7 KB)
         gate.feed(block)
-    warm, _ = tracemalloc.get_traced_memory()
+    warm = live_bytes()
     for _ in range(600):  # 10 more minutes of noise, one second at a time
         assert gate.feed(block) == []
-    grown = tracemalloc.get_traced_memory()[0] - warm
+    grown = live_bytes() - warm
     tracemalloc.stop()
-    assert grown < 4096 and gate.samples == 660 * RATE
+    assert grown < 4096 and gate.samples == 1100 * RATE
 
 
 def test_gate_input_errors(vad):

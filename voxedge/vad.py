@@ -83,8 +83,10 @@ class SpeechProbabilities:
             data = np.concatenate([self._tail, samples[begin:begin + BLOCK_WINDOWS * WINDOW]])
             n = (len(data) - CONTEXT) // WINDOW
             if n:
-                windows = np.lib.stride_tricks.sliding_window_view(data, CONTEXT + WINDOW)[::WINDOW][:n]
-                probabilities, self._state = self._vad.run(np.ascontiguousarray(windows), self._state)
+                # window i: the CONTEXT samples before frame i (the end of frame i - 1), then frame i
+                frames = data[CONTEXT:CONTEXT + n * WINDOW].reshape(n, WINDOW)
+                before = np.concatenate([data[None, :CONTEXT], frames[:-1, WINDOW - CONTEXT:]])
+                probabilities, self._state = self._vad.run(np.concatenate([before, frames], axis=1), self._state)
                 out.append(probabilities)
             self._tail = data[n * WINDOW:]
         return np.concatenate(out)
