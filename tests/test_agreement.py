@@ -133,3 +133,17 @@ def test_a_hypothesis_that_stops_at_its_committed_words_moves_the_buffer_past_th
     offsets = [c[2] for c in script.calls]
     assert offsets[:16] == [0.0] * 16 and offsets[16] == 4.0  # was: 0.0 until 25 s, then 21.0
     assert script.calls[16][0] == 13 * SR  # the buffer holds everything after 4 s
+
+
+def test_words_piled_at_one_instant_are_never_committed():
+    # two words in a row of no duration are no speech (the alignment piles there the words that no
+    # audio is under): neither agreement nor the end of the stream commits them; a lone word of no
+    # duration is speech
+    piled = "a@0-0.5 is@0.5-0.5 b@0.6-0.9 fail@0.9-0.9 again@0.9-0.9 c@1.0-1.2"
+    la = LocalAgreement(Script(piled, piled, piled + " fail@1.98-1.98 better@1.98-1.98"), SR, 100)
+    assert texts(la.process(np.zeros(SR, np.float32)).partial) == ["a", "is", "b", "c"]
+    assert texts(la.process(np.zeros(SR, np.float32)).final) == ["a", "is", "b", "c"]  # agreed
+    assert la.finish().final == [] and la.steps == 3  # the stream's end: a pile at its last frame
+    la = LocalAgreement(Script("a@0-0.5 b@0.6-0.9 fail@1.98-1.98"), 4 * SR, 100)  # a lone one at the end
+    la.process(np.zeros(2 * SR, np.float32))
+    assert texts(la.finish().final) == ["a", "b", "fail"]
