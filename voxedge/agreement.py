@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import collections
 import difflib
+import itertools
 import string
 
 import numpy as np
@@ -46,15 +47,12 @@ def unpiled(words: list) -> list:
     again, fail" at 23.76 s), and 16 words at the last frame of a stream it closed. On clean speech
     (the two recordings and the 70 keyterm sentences, live, with VAD and without), 10 of 1,700
     committed words had no duration, never two in a row."""
-    kept, run = [], []
-    for item in words:
-        if item[0].end > item[0].start:
-            kept += run if len(run) < PILED_WORDS else []
-            kept.append(item)
-            run = []
-        else:
-            run.append(item)
-    return kept + (run if len(run) < PILED_WORDS else [])
+    kept = []
+    for timeless, run in itertools.groupby(words, key=lambda item: item[0].end <= item[0].start):
+        run = list(run)
+        if not (timeless and len(run) >= PILED_WORDS):
+            kept += run
+    return kept
 
 
 class LocalAgreement:
